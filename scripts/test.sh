@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The one command that runs every test: unit tests of `utils`, tools and lab checkers, and
+# every notebook in chapters/ and labs/ executed top to bottom by nbval, offline.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_env.sh
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 LMHO_ONLINE=0
+export HF_HUB_DISABLE_PROGRESS_BARS=1 MPLBACKEND=Agg PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=false
+# Two workers (the machine has 2 cores); --dist loadfile keeps every notebook on one kernel.
+# Each worker's torch uses one thread so the two do not fight over the cores.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile \
+  --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
+  --durations=15 tests chapters labs "$@"

@@ -1,0 +1,60 @@
+"""The authoring tools: notebook conventions for every notebook, lab generation."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import make_labs  # noqa: E402
+import nbtools  # noqa: E402
+
+NOTEBOOKS = nbtools.all_notebooks()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_notebook_follows_conventions(path):
+    assert nbtools.check(path) == []
+
+
+def test_every_notebook_is_in_the_table_of_contents():
+    toc = (ROOT / "_toc.yml").read_text()
+    missing = [p.relative_to(ROOT).with_suffix("").as_posix() for p in NOTEBOOKS
+               if p.relative_to(ROOT).with_suffix("").as_posix() not in toc
+               and "labs/solutions/" not in p.as_posix()]
+    assert missing == []
+
+
+def test_learner_labs_are_generated_from_the_solutions():
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "make_labs.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_strip_code_replaces_solution_blocks():
+    src = "def f(x):\n    # BEGIN SOLUTION\n    return x + 1\n    # END SOLUTION\n\nprint(f)"
+    assert make_labs.strip_code(src) == (
+        'def f(x):\n    raise NotImplementedError("Exercise: write your code here")\n\nprint(f)')
+    src = "# BEGIN SOLUTION\n# STUB: model = None\nmodel = build()\n# END SOLUTION"
+    assert make_labs.strip_code(src) == "model = None"
+    with pytest.raises(ValueError, match="without END"):
+        make_labs.strip_code("# BEGIN SOLUTION\nx = 1")
+
+
+def test_learner_copy_drops_solution_only_cells_and_outputs():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("Q?\n<!-- BEGIN SOLUTION -->\nAnswer.\n<!-- END SOLUTION -->\nEnd."),
+        nbformat.v4.new_code_cell("set_strict(True)", metadata={"tags": ["solution-only"]}),
+        nbformat.v4.new_code_cell("x = 1", outputs=[nbformat.v4.new_output("stream", text="hi")]),
+    ]
+    out = make_labs.learner_copy(nb)
+    assert [c.source for c in out.cells] == ["Q?\nEnd.", "x = 1"]
+    assert out.cells[1].outputs == []
+
+
+def test_setup_cell_uses_the_repository_url_from_config():
+    assert nbtools.repository_url() in nbtools.setup_cell_source()

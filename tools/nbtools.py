@@ -1,0 +1,177 @@
+"""Notebook tooling for authors: stamp the standard first cell, check the conventions,
+execute in place, and rewrite the stated CPU run times from measured durations.
+
+    python tools/nbtools.py stamp   chapters/03_algorithms/02_cnn.ipynb   # add/refresh the setup cell
+    python tools/nbtools.py execute chapters/03_algorithms/02_cnn.ipynb   # run it, store outputs
+    python tools/nbtools.py check   [paths...]                           # list convention problems
+    python tools/nbtools.py runtimes durations.json                      # update "CPU run time" lines
+
+Conventions (CONTRIBUTING.md): the first markdown cell has a title, "You will learn" and a
+"**CPU run time:**" line; the first code cell is the setup cell that installs the book's
+package on Colab (a no-op locally); the notebook ends with "Summary" and "Exercises".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+SETUP_TAG = "colab-setup"
+RUNTIME_RE = re.compile(r"\*\*CPU run time:\*\*[^\n]*")
+MAX_BYTES = 1_500_000
+
+
+def repository_url() -> str:
+    """The repository URL from ``_config.yml`` (the one place it is written)."""
+    text = (ROOT / "_config.yml").read_text()
+    m = re.search(r"^repository:\s*\n\s+url:\s*(\S+)", text, re.M)
+    if not m:
+        raise SystemExit("_config.yml has no repository: url:")
+    return m.group(1)
+
+
+def setup_cell_source() -> str:
+    url = repository_url()
+    return (
+        "# Setup: on Colab (or any fresh environment) install the book's `utils` package;\n"
+        "# a no-op where it is already installed (`pip install -e .` in the repository).\n"
+        "try:\n"
+        "    import utils.env\n"
+        "except ImportError:\n"
+        "    import subprocess, sys\n"
+        f"    subprocess.run([sys.executable, '-m', 'pip', 'install', '-q',\n"
+        f"                    'large-models-hands-on[hf] @ git+{url}'], check=True)\n"
+        "    import utils.env"
+    )
+
+
+def all_notebooks() -> list[Path]:
+    out = []
+    for top in ("chapters", "labs"):
+        out += sorted(p for p in (ROOT / top).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    return out
+
+
+def _is_setup(cell) -> bool:
+    return cell.cell_type == "code" and SETUP_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def stamp(path: Path) -> bool:
+    """Insert or refresh the setup cell (first code cell). Returns True if the file changed."""
+    nb = nbformat.read(path, as_version=4)
+    src = setup_cell_source()
+    cells = [c for c in nb.cells if not _is_setup(c)]
+    first_code = next((i for i, c in enumerate(cells) if c.cell_type == "code"), len(cells))
+    cell = nbformat.v4.new_code_cell(src, metadata={"tags": [SETUP_TAG, "remove-cell"]})
+    old = next((c for c in nb.cells if _is_setup(c)), None)
+    if old is not None and old.source == src and nb.cells.index(old) == first_code:
+        return False
+    cells.insert(first_code, cell)
+    nb.cells = cells
+    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    nbformat.write(nb, path)
+    return True
+
+
+def execute(path: Path, timeout: int = 900) -> None:
+    """Execute ``path`` top to bottom in its own folder and store the outputs."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    nbformat.write(nb, path)
+
+
+def check(path: Path) -> list[str]:
+    """Problems with ``path`` against the conventions (empty list when it follows them)."""
+    rel = path.relative_to(ROOT).as_posix() if path.is_absolute() else str(path)
+    problems = []
+    if path.stat().st_size > MAX_BYTES:
+        problems.append(f"{rel}: {path.stat().st_size / 1e6:.1f} MB, stored outputs too large")
+    nb = nbformat.read(path, as_version=4)
+    md = [c for c in nb.cells if c.cell_type == "markdown"]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if not md or not md[0].source.lstrip().startswith("#"):
+        problems.append(f"{rel}: the first markdown cell must start with a '# Title'")
+    head = md[0].source.lower() if md else ""
+    if "you will learn" not in head:
+        problems.append(f"{rel}: the first markdown cell must say 'You will learn'")
+    if not RUNTIME_RE.search(md[0].source if md else ""):
+        problems.append(f"{rel}: the first markdown cell must state '**CPU run time:** ...'")
+    if not code or not _is_setup(code[0]):
+        problems.append(f"{rel}: the first code cell must be the setup cell (python tools/nbtools.py stamp)")
+    elif code[0].source != setup_cell_source():
+        problems.append(f"{rel}: the setup cell is stale (python tools/nbtools.py stamp)")
+    tail = "\n".join(c.source for c in md[-3:]).lower()
+    if "summary" not in tail:
+        problems.append(f"{rel}: must end with a 'Summary' section")
+    if "exercise" not in tail:
+        problems.append(f"{rel}: must end with 'Exercises'")
+    for i, c in enumerate(nb.cells):
+        for out in c.get("outputs", []):
+            if out.get("output_type") == "error":
+                problems.append(f"{rel}: cell {i} stores an error output ({out.get('ename')})")
+        if c.cell_type == "code" and "trust_remote_code=True" in c.source:
+            problems.append(f"{rel}: cell {i} uses trust_remote_code=True")
+        if c.cell_type == "code" and re.search(r"torch\.load\((?![^)]*weights_only=True)", c.source):
+            problems.append(f"{rel}: cell {i} calls torch.load without weights_only=True")
+    return problems
+
+
+def update_runtimes(durations: dict[str, float]) -> list[str]:
+    """Rewrite each notebook's "**CPU run time:**" line from measured seconds per notebook path."""
+    changed = []
+    for rel, seconds in sorted(durations.items()):
+        path = ROOT / rel
+        if not path.exists():
+            continue
+        nb = nbformat.read(path, as_version=4)
+        md = next(c for c in nb.cells if c.cell_type == "markdown")
+        pretty = f"{round(seconds)} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+        line = (f"**CPU run time:** about {pretty} on a 2-core CPU "
+                "(measured top to bottom by the test suite; a laptop is usually faster).")
+        new = RUNTIME_RE.sub(line, md.source, count=1)
+        if new != md.source:
+            md.source = new
+            nbformat.write(nb, path)
+            changed.append(rel)
+    return changed
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print(__doc__)
+        return 2
+    cmd, args = argv[0], argv[1:]
+    paths = [Path(a).resolve() for a in args] if cmd != "runtimes" else []
+    if cmd in {"stamp", "check"} and not args:
+        paths = all_notebooks()
+    if cmd == "stamp":
+        for p in paths:
+            if stamp(p):
+                print(f"stamped {p.relative_to(ROOT)}")
+    elif cmd == "execute":
+        for p in paths:
+            print(f"executing {p.relative_to(ROOT)}", flush=True)
+            execute(p)
+    elif cmd == "check":
+        problems = [msg for p in paths for msg in check(p)]
+        print("\n".join(problems) or f"{len(paths)} notebooks follow the conventions")
+        return 1 if problems else 0
+    elif cmd == "runtimes":
+        durations = json.loads(Path(args[0]).read_text())
+        print("\n".join(update_runtimes(durations)) or "no change")
+    else:
+        print(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,191 @@
+"""Data helpers: scikit-learn's bundled 8x8 digits and synthetic sequence tasks.
+
+Everything here is made locally: the digits ship inside scikit-learn (1,797 images of
+8x8 pixels, values 0..16), and the sequence tasks are generated from a seed. Nothing is
+downloaded. Used from chapter 2 on.
+
+Shapes: N samples, T sequence length, V vocabulary size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+__all__ = [
+    "DigitsSplit",
+    "load_digits_split",
+    "digits_loaders",
+    "SEQUENCE_TASKS",
+    "make_sequence_task",
+    "sequence_loaders",
+]
+
+DIGITS_TEST_SIZE = 450  # fixed test split used by every chapter (25 % of 1,797)
+
+
+@dataclass(frozen=True)
+class DigitsSplit:
+    """The fixed train/test split of the digits.
+
+    Attributes:
+        X_train: ``(N_train, 1, 8, 8)`` float32 in [0, 1] (pixel value / 16).
+        y_train: ``(N_train,)`` int64 labels 0..9.
+        X_test: ``(N_test, 1, 8, 8)`` float32.
+        y_test: ``(N_test,)`` int64.
+    """
+
+    X_train: torch.Tensor
+    y_train: torch.Tensor
+    X_test: torch.Tensor
+    y_test: torch.Tensor
+
+    def flat(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The same split with images flattened to ``(N, 64)``."""
+        return (self.X_train.flatten(1), self.y_train, self.X_test.flatten(1), self.y_test)
+
+
+def load_digits_split(test_size: int = DIGITS_TEST_SIZE, seed: int = 0) -> DigitsSplit:
+    """Load scikit-learn's bundled digits as tensors with a fixed, stratified split.
+
+    Args:
+        test_size: number of test images, between 10 and 1,787 (default 450).
+        seed: the split's random state; keep the default to compare with the book.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, np.integer)):
+        raise TypeError(f"test_size must be an int, got {type(test_size).__name__}")
+    if not 10 <= test_size <= 1787:
+        raise ValueError(f"test_size must be between 10 and 1787 images, got {test_size}")
+    digits = load_digits()
+    X = digits.images.astype(np.float32) / 16.0  # (1797, 8, 8) in [0, 1]
+    y = digits.target.astype(np.int64)
+    X_tr, X_te, y_tr, y_te = train_test_split(
+        X, y, test_size=int(test_size), random_state=seed, stratify=y
+    )
+    as_img = lambda a: torch.from_numpy(a).unsqueeze(1)  # (N, 8, 8) -> (N, 1, 8, 8)
+    return DigitsSplit(as_img(X_tr), torch.from_numpy(y_tr), as_img(X_te), torch.from_numpy(y_te))
+
+
+def digits_loaders(
+    batch_size: int = 64, *, flat: bool = False, seed: int = 0, test_size: int = DIGITS_TEST_SIZE
+) -> tuple[DataLoader, DataLoader]:
+    """Train and test ``DataLoader`` s over the fixed digits split.
+
+    Args:
+        batch_size: positive batch size of the training loader (the test loader uses 512).
+        flat: give ``(B, 64)`` vectors instead of ``(B, 1, 8, 8)`` images.
+        seed: seeds the split and the shuffling order of the training loader.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    split = load_digits_split(test_size=test_size, seed=seed)
+    X_tr, y_tr, X_te, y_te = split.flat() if flat else (
+        split.X_train, split.y_train, split.X_test, split.y_test)
+    gen = torch.Generator().manual_seed(seed)
+    train = DataLoader(TensorDataset(X_tr, y_tr), batch_size=batch_size, shuffle=True, generator=gen)
+    test = DataLoader(TensorDataset(X_te, y_te), batch_size=512, shuffle=False)
+    return train, test
+
+
+# ----------------------------------------------------------------------------------------
+# Synthetic sequence tasks
+# ----------------------------------------------------------------------------------------
+
+SEQUENCE_TASKS = {
+    "copy": "tokens (N, T) -> the same tokens (N, T)",
+    "reverse": "tokens (N, T) -> the tokens in reverse order (N, T)",
+    "sort": "tokens (N, T) -> the tokens sorted ascending (N, T)",
+    "recall": "tokens (N, T) -> the first token (N,): memory over the whole sequence",
+    "parity": "bits (N, T) -> 1 if the number of ones is odd (N,)",
+    "adding": "(N, T, 2) values and markers -> sum of the two marked values (N,) "
+              "(the adding problem of Hochreiter & Schmidhuber, 1997)",
+}
+
+
+def make_sequence_task(
+    task: str,
+    num_samples: int,
+    seq_len: int,
+    *,
+    vocab_size: int = 10,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generate a synthetic sequence task; see ``SEQUENCE_TASKS`` for the list.
+
+    Args:
+        task: one of ``"copy"``, ``"reverse"``, ``"sort"``, ``"recall"``, ``"parity"``,
+            ``"adding"``.
+        num_samples: N, positive.
+        seq_len: T, at least 2.
+        vocab_size: V for the token tasks (ignored by ``parity`` and ``adding``), at least 2.
+        seed: generator seed; the same arguments always give the same tensors.
+
+    Returns:
+        ``(X, y)``. Token tasks: ``X`` is ``(N, T)`` int64 in ``[0, V)``; ``copy``,
+        ``reverse`` and ``sort`` give ``y`` of shape ``(N, T)``, ``recall`` and ``parity``
+        give ``(N,)`` int64. ``adding`` gives ``X`` ``(N, T, 2)`` float32 (channel 0: values
+        in [0, 1), channel 1: two markers set to 1, one in each half) and ``y`` ``(N,)``
+        float32.
+    """
+    if task not in SEQUENCE_TASKS:
+        raise ValueError(f"task must be one of {sorted(SEQUENCE_TASKS)}, got {task!r}")
+    for name, value, low in (("num_samples", num_samples, 1), ("seq_len", seq_len, 2),
+                             ("vocab_size", vocab_size, 2)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        if value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
+    gen = torch.Generator().manual_seed(seed)
+    N, T = int(num_samples), int(seq_len)
+
+    if task == "adding":
+        values = torch.rand(N, T, generator=gen)
+        half = T // 2
+        first = torch.randint(0, half, (N,), generator=gen)
+        second = torch.randint(half, T, (N,), generator=gen)
+        markers = torch.zeros(N, T)
+        rows = torch.arange(N)
+        markers[rows, first] = 1.0
+        markers[rows, second] = 1.0
+        X = torch.stack([values, markers], dim=-1)  # (N, T, 2)
+        y = values[rows, first] + values[rows, second]  # (N,)
+        return X, y
+    if task == "parity":
+        X = torch.randint(0, 2, (N, T), generator=gen)
+        return X, X.sum(dim=1) % 2
+
+    X = torch.randint(0, int(vocab_size), (N, T), generator=gen)  # (N, T)
+    if task == "copy":
+        y = X.clone()
+    elif task == "reverse":
+        y = X.flip(dims=[1])
+    elif task == "sort":
+        y = X.sort(dim=1).values
+    else:  # recall
+        y = X[:, 0].clone()
+    return X, y
+
+
+def sequence_loaders(
+    task: str,
+    num_train: int,
+    num_test: int,
+    seq_len: int,
+    *,
+    batch_size: int = 64,
+    vocab_size: int = 10,
+    seed: int = 0,
+) -> tuple[DataLoader, DataLoader]:
+    """Train/test loaders for :func:`make_sequence_task` (test data uses ``seed + 1``)."""
+    X_tr, y_tr = make_sequence_task(task, num_train, seq_len, vocab_size=vocab_size, seed=seed)
+    X_te, y_te = make_sequence_task(task, num_test, seq_len, vocab_size=vocab_size, seed=seed + 1)
+    gen = torch.Generator().manual_seed(seed)
+    train = DataLoader(TensorDataset(X_tr, y_tr), batch_size=batch_size, shuffle=True, generator=gen)
+    test = DataLoader(TensorDataset(X_te, y_te), batch_size=512, shuffle=False)
+    return train, test

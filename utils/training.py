@@ -1,0 +1,204 @@
+"""A generic train/evaluate loop that knows nothing about the model or the plots.
+
+Explained in chapter 2 (training a small MLP on the digits) and used by every later
+chapter. :func:`fit` returns a :class:`History`; progress bars (``tqdm.auto``) and live
+plots attach through ``callbacks``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+__all__ = ["History", "accuracy", "evaluate", "train_epoch", "fit"]
+
+
+@dataclass
+class History:
+    """Per-epoch metrics of a :func:`fit` run (lists of equal length, one entry per epoch)."""
+
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)  # wall time of each epoch
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+    def best(self, metric: str = "val_acc") -> float:
+        """Best value of ``metric`` (max for accuracies, min for losses)."""
+        values = getattr(self, metric, None)
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"metric must be a recorded History field, got {metric!r}")
+        return max(values) if metric.endswith("acc") else min(values)
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return {k: list(v) for k, v in self.__dict__.items()}
+
+
+def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
+    """Fraction of rows of ``logits`` ``(N, num_classes)`` whose argmax equals ``targets`` ``(N,)``."""
+    if logits.ndim != 2:
+        raise ValueError(f"logits must have shape (N, num_classes), got {tuple(logits.shape)}")
+    if targets.shape != logits.shape[:1]:
+        raise ValueError(
+            f"targets must have shape ({logits.shape[0]},) to match logits, got {tuple(targets.shape)}")
+    return (logits.argmax(dim=1) == targets).float().mean().item()
+
+
+def _check_loader(name: str, loader: object) -> None:
+    if not isinstance(loader, Iterable):
+        raise TypeError(f"{name} must be an iterable of (inputs, targets) batches, "
+                        f"got {type(loader).__name__}")
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Iterable,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    *,
+    device: torch.device | str | None = None,
+    classification: bool = True,
+) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` over ``loader`` (accuracy is ``nan`` for regression).
+
+    The model is put in eval mode and restored to its previous mode afterwards.
+    """
+    _check_loader("loader", loader)
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total_loss, correct, count = 0.0, 0, 0
+    for X, y in loader:
+        X, y = X.to(device), y.to(device)
+        out = model(X)
+        total_loss += loss_fn(out, y).item() * len(y)
+        if classification:
+            correct += (out.argmax(dim=-1) == y).sum().item()
+        count += len(y)
+    model.train(was_training)
+    if count == 0:
+        raise ValueError("loader produced no batches")
+    return total_loss / count, (correct / count if classification else float("nan"))
+
+
+def train_epoch(
+    model: nn.Module,
+    loader: Iterable,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    *,
+    device: torch.device,
+    classification: bool = True,
+    progress: object | None = None,
+    grad_clip: float | None = None,
+) -> tuple[float, float]:
+    """One pass over ``loader``; returns mean training loss and accuracy."""
+    model.train()
+    total_loss, correct, count = 0.0, 0, 0
+    for X, y in loader:
+        X, y = X.to(device), y.to(device)
+        out = model(X)
+        loss = loss_fn(out, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        total_loss += loss.item() * len(y)
+        if classification:
+            correct += (out.detach().argmax(dim=-1) == y).sum().item()
+        count += len(y)
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss.item():.4f}")
+    return total_loss / max(count, 1), (correct / max(count, 1) if classification else float("nan"))
+
+
+def fit(
+    model: nn.Module,
+    train_loader: DataLoader | Iterable,
+    val_loader: DataLoader | Iterable | None = None,
+    *,
+    epochs: int = 10,
+    lr: float = 1e-3,
+    optimizer: torch.optim.Optimizer | None = None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    device: torch.device | str | None = None,
+    classification: bool = True,
+    grad_clip: float | None = None,
+    scheduler: object | None = None,
+    callbacks: Sequence[Callable[[int, History], object]] = (),
+    progress: bool = True,
+) -> History:
+    """Train ``model`` for ``epochs`` passes over ``train_loader`` and return a :class:`History`.
+
+    Args:
+        model: any ``nn.Module`` mapping a batch of inputs to outputs that ``loss_fn`` accepts.
+        train_loader, val_loader: iterables of ``(inputs, targets)`` batches.
+        epochs: positive number of passes.
+        lr: learning rate of the default optimiser (Adam), positive; ignored if
+            ``optimizer`` is given.
+        loss_fn: defaults to cross-entropy.
+        device: defaults to where the model's parameters are.
+        classification: record accuracies (``False`` for regression).
+        grad_clip: clip the global gradient norm to this value.
+        scheduler: an LR scheduler stepped once per epoch.
+        callbacks: functions ``callback(epoch, history)`` called after each epoch
+            (live plots, early logging). A callback returning ``True`` stops training.
+        progress: draw a ``tqdm.auto`` bar over all batches.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if optimizer is None and not (isinstance(lr, (int, float)) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    _check_loader("train_loader", train_loader)
+    if val_loader is not None:
+        _check_loader("val_loader", val_loader)
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.to(device)
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    history = History()
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        try:
+            total = epochs * len(train_loader)  # type: ignore[arg-type]
+        except TypeError:
+            total = None
+        bar = tqdm(total=total, desc="training", leave=False)
+    try:
+        for epoch in range(epochs):
+            start = time.perf_counter()
+            tr_loss, tr_acc = train_epoch(model, train_loader, optimizer, loss_fn, device=device,
+                                          classification=classification, progress=bar,
+                                          grad_clip=grad_clip)
+            if scheduler is not None:
+                scheduler.step()
+            history.train_loss.append(tr_loss)
+            history.train_acc.append(tr_acc)
+            if val_loader is not None:
+                va_loss, va_acc = evaluate(model, val_loader, loss_fn, device=device,
+                                           classification=classification)
+                history.val_loss.append(va_loss)
+                history.val_acc.append(va_acc)
+            history.seconds.append(time.perf_counter() - start)
+            stops = [cb(epoch, history) is True for cb in callbacks]  # run every callback
+            if any(stops):
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    return history
