@@ -4,6 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
+# The browser tests need Debian's Chromium (Playwright drives it; it never downloads a browser).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test: installing chromium and a CJK font with apt-get"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk) >/dev/null \
+      || echo "test: could not install chromium; browser tests will fail in CI and skip elsewhere"
+  else
+    echo "test: chromium not found and not root; browser tests will be skipped (sudo apt-get install chromium)"
+  fi
+fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 LMHO_ONLINE=0
 export HF_HUB_DISABLE_PROGRESS_BARS=1 MPLBACKEND=Agg PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=false
 # Two workers (the machine has 2 cores); --dist loadfile keeps every notebook on one kernel.
