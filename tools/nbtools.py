@@ -113,6 +113,10 @@ def check(path: Path) -> list[str]:
         problems.append(f"{rel}: must end with a 'Summary' section")
     if "exercise" not in tail:
         problems.append(f"{rel}: must end with 'Exercises'")
+    must_be_executed = not (rel.startswith("labs/") and "/solutions/" not in rel)  # learner labs ship blank
+    if must_be_executed and any(c.cell_type == "code" and c.execution_count is None for c in code):
+        problems.append(f"{rel}: stored without outputs: run python tools/nbtools.py execute (the book "
+                        "build in the tests renders stored outputs)")
     for i, c in enumerate(nb.cells):
         for out in c.get("outputs", []):
             if out.get("output_type") == "error":
