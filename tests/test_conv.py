@@ -68,3 +68,25 @@ def test_digits_cnn_shapes_and_parameter_count():
         model(torch.zeros(5, 64))
     with pytest.raises(ValueError, match="channels"):
         DigitsCNN(channels=(16,))
+
+
+def test_lab_checkers_pass_reference_and_explain_mistakes():
+    from utils.checks import FAIL, PASS, TODO
+    from utils.checks.conv import check_cnn_accuracy, check_conv2d, check_max_pool2d
+
+    ref = lambda x, w, b=None, stride=1, padding=0: conv2d_unfold(x, w, b, stride=stride, padding=padding)
+    assert check_conv2d(ref, name="ref", ).status == PASS
+
+    def no_padding(x, w, b=None, stride=1, padding=0):
+        return conv2d_unfold(x, w, b, stride=stride)
+
+    res = check_conv2d(no_padding)
+    assert res.status == FAIL and "padding 1" in res.message and "expected shape" in res.message
+
+    def stub(x, w, b=None, stride=1, padding=0):
+        raise NotImplementedError
+
+    assert check_conv2d(stub).status == TODO
+    assert check_max_pool2d(lambda x, k, s: max_pool2d(x, k, s)).status == PASS
+    assert check_max_pool2d(lambda x, k, s: avg_pool2d(x, k, s)).status == FAIL
+    assert check_cnn_accuracy(0.98).status == PASS and check_cnn_accuracy(0.5).status == FAIL
