@@ -1,0 +1,251 @@
+"""Optimisers and learning-rate schedules from scratch, and the optimiser race.
+
+Explained in chapter 3, "Optimisers, schedules and batch normalisation". Each optimiser follows
+the update rule of its ``torch.optim`` counterpart exactly (tested step for step): ours exist to
+be read. The race (:func:`race`) runs them on 2-D loss surfaces for the optimiser widget.
+
+Update rules (g the gradient, t the step, all operations element-wise):
+
+- SGD with momentum mu:   v = mu v + g;  p = p - lr v                       (torch.optim.SGD)
+- RMSprop:                s = a s + (1 - a) g^2;  p = p - lr g / (sqrt(s) + eps)   (torch.optim.RMSprop)
+- Adam:                   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+                          p = p - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)   (torch.optim.Adam)
+- L2 regularisation adds wd * p to g; AdamW instead shrinks p by lr * wd before the step
+  (decoupled weight decay, Loshchilov & Hutter 2019; torch.optim.AdamW).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = [
+    "SGD", "RMSprop", "Adam", "AdamW", "step_lr", "cosine_lr", "warmup_cosine_lr",
+    "SURFACES", "Surface", "RaceResult", "race",
+]
+
+
+def _check_lr(lr: float) -> float:
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    return float(lr)
+
+
+def _check_beta(name: str, beta: float) -> float:
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {beta!r}")
+    return float(beta)
+
+
+class _Optimizer:
+    """Minimal base: holds a list of parameters and per-parameter state."""
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float) -> None:
+        self.params = [p for p in params]
+        if not self.params or not all(isinstance(p, torch.Tensor) for p in self.params):
+            raise TypeError("params must be a non-empty iterable of tensors (e.g. model.parameters())")
+        self.lr = _check_lr(lr)
+        self.state: list[dict] = [{} for _ in self.params]
+        self.t = 0
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.t += 1
+        for p, state in zip(self.params, self.state):
+            if p.grad is not None:
+                self._update(p, p.grad, state)
+
+    def _update(self, p: torch.Tensor, g: torch.Tensor, state: dict) -> None:
+        raise NotImplementedError
+
+
+class SGD(_Optimizer):
+    """Stochastic gradient descent with optional momentum and L2 weight decay (``torch.optim.SGD``)."""
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        self.momentum = _check_beta("momentum", momentum)
+        self.weight_decay = float(weight_decay)
+
+    def _update(self, p, g, state):
+        if self.weight_decay:
+            g = g + self.weight_decay * p  # L2: the gradient of (wd / 2) * ||p||^2
+        if self.momentum:
+            v = state.get("v")
+            v = g.clone() if v is None else v.mul_(self.momentum).add_(g)  # v = mu v + g
+            state["v"] = v
+            g = v
+        p.add_(g, alpha=-self.lr)
+
+
+class RMSprop(_Optimizer):
+    """Divide the step by a running root-mean-square of the gradient (``torch.optim.RMSprop``)."""
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8) -> None:
+        super().__init__(params, lr)
+        self.alpha, self.eps = _check_beta("alpha", alpha), float(eps)
+
+    def _update(self, p, g, state):
+        s = state.setdefault("s", torch.zeros_like(p))
+        s.mul_(self.alpha).addcmul_(g, g, value=1 - self.alpha)  # s = a s + (1 - a) g^2
+        p.addcdiv_(g, s.sqrt().add_(self.eps), value=-self.lr)
+
+
+class Adam(_Optimizer):
+    """Adam (Kingma & Ba, 2015) with bias correction; ``weight_decay`` is L2 added to the gradient,
+    as in ``torch.optim.Adam``. Use :class:`AdamW` for decoupled weight decay."""
+
+    decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        self.b1, self.b2 = _check_beta("betas[0]", betas[0]), _check_beta("betas[1]", betas[1])
+        self.eps, self.weight_decay = float(eps), float(weight_decay)
+
+    def _update(self, p, g, state):
+        if self.weight_decay and self.decoupled:
+            p.mul_(1 - self.lr * self.weight_decay)  # AdamW: shrink the weights directly
+        elif self.weight_decay:
+            g = g + self.weight_decay * p  # Adam + L2: the decay passes through the adaptive scaling
+        m = state.setdefault("m", torch.zeros_like(p))
+        v = state.setdefault("v", torch.zeros_like(p))
+        m.mul_(self.b1).add_(g, alpha=1 - self.b1)  # first moment
+        v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)  # second moment
+        m_hat = m / (1 - self.b1 ** self.t)  # bias correction: m and v start at 0
+        v_hat = v / (1 - self.b2 ** self.t)
+        p.addcdiv_(m_hat, v_hat.sqrt().add_(self.eps), value=-self.lr)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (``torch.optim.AdamW``; default weight_decay 0.01 as in torch)."""
+
+    decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2):
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+# ----------------------------------------------------------------------------------------
+# Learning-rate schedules (pure functions of the step, 0-based)
+# ----------------------------------------------------------------------------------------
+
+def step_lr(step: int, lr0: float, step_size: int, gamma: float = 0.1) -> float:
+    """lr0 * gamma^(step // step_size) (``torch.optim.lr_scheduler.StepLR``)."""
+    return _check_lr(lr0) * gamma ** (step // step_size)
+
+
+def cosine_lr(step: int, total: int, lr0: float, lr_min: float = 0.0) -> float:
+    """lr_min + (lr0 - lr_min) (1 + cos(pi step / total)) / 2 (``CosineAnnealingLR`` with T_max=total)."""
+    return lr_min + (_check_lr(lr0) - lr_min) * (1 + math.cos(math.pi * min(step, total) / total)) / 2
+
+
+def warmup_cosine_lr(step: int, warmup: int, total: int, lr0: float, lr_min: float = 0.0) -> float:
+    """Linear warm-up from lr0/warmup to lr0 over ``warmup`` steps, then cosine decay to lr_min at ``total``
+    (the schedule of most Transformer training runs)."""
+    if step < warmup:
+        return _check_lr(lr0) * (step + 1) / warmup
+    return cosine_lr(step - warmup, max(total - warmup, 1), lr0, lr_min)
+
+
+# ----------------------------------------------------------------------------------------
+# The optimiser race on 2-D loss surfaces (compute of the widget)
+# ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Surface:
+    """A 2-D loss surface: ``f(x, y)`` (works on arrays and tensors), a start point, a plot window."""
+
+    name: str
+    f: Callable
+    start: tuple[float, float]
+    xlim: tuple[float, float]
+    ylim: tuple[float, float]
+    minimum: tuple[float, float] | None
+
+
+def _bowl(x, y):
+    return 0.5 * x ** 2 + 5.0 * y ** 2  # elongated: curvature 1 along x, 10 along y
+
+
+def _rosenbrock(x, y):
+    return (1 - x) ** 2 + 100 * (y - x ** 2) ** 2
+
+
+def _saddle(x, y):
+    return 0.5 * x ** 2 - 0.5 * y ** 2 + 0.02 * y ** 4  # a saddle at the origin, minima at y = +-5
+
+
+def _noisy(x, y):
+    lib = torch if isinstance(x, torch.Tensor) else np
+    return 0.5 * x ** 2 + 5.0 * y ** 2 + 0.5 * lib.sin(3 * x) * lib.sin(3 * y)
+
+
+SURFACES = {
+    "convex bowl": Surface("convex bowl", _bowl, (-4.0, 1.5), (-5, 5), (-2, 2), (0.0, 0.0)),
+    "Rosenbrock": Surface("Rosenbrock", _rosenbrock, (-1.5, 2.0), (-2, 2), (-1, 3), (1.0, 1.0)),
+    "saddle": Surface("saddle", _saddle, (-4.0, 0.01), (-5, 5), (-6, 6), None),
+    "noisy bowl": Surface("noisy bowl", _noisy, (-4.0, 1.5), (-5, 5), (-2, 2), None),
+}
+
+_MAKERS = {"SGD": lambda p, c: SGD([p], c["lr"]),
+           "momentum": lambda p, c: SGD([p], c["lr"], momentum=c.get("momentum", 0.9)),
+           "RMSprop": lambda p, c: RMSprop([p], c["lr"], alpha=c.get("alpha", 0.99)),
+           "Adam": lambda p, c: Adam([p], c["lr"], betas=c.get("betas", (0.9, 0.999)))}
+
+
+@dataclass(frozen=True)
+class RaceResult:
+    """Trajectories ``(steps + 1, 2)`` and losses ``(steps + 1,)`` per optimiser name."""
+
+    surface: Surface
+    paths: dict[str, np.ndarray]
+    losses: dict[str, np.ndarray]
+
+
+def race(surface: str | Surface, configs: dict[str, dict], *, steps: int = 100, start=None,
+         noise: float = 0.0, seed: int = 0) -> RaceResult:
+    """Run each optimiser in ``configs`` (name in SGD, momentum, RMSprop, Adam -> dict with ``lr`` and
+    optional ``momentum``/``alpha``/``betas``) from the same start for ``steps`` steps.
+
+    ``noise`` adds Gaussian noise of that standard deviation to every gradient, imitating the
+    noise of mini-batch gradients. Diverging runs stop where the loss stops being finite.
+    """
+    surf = SURFACES.get(surface) if isinstance(surface, str) else surface
+    if not isinstance(surf, Surface):
+        raise ValueError(f"surface must be one of {sorted(SURFACES)}, got {surface!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 5000:
+        raise ValueError(f"steps must be an int in [1, 5000], got {steps!r}")
+    unknown = set(configs) - set(_MAKERS)
+    if unknown:
+        raise ValueError(f"unknown optimiser(s) {sorted(unknown)}; choose from {sorted(_MAKERS)}")
+    gen = torch.Generator().manual_seed(seed)
+    paths, losses = {}, {}
+    for name, cfg in configs.items():
+        p = torch.tensor(start if start is not None else surf.start, dtype=torch.float64, requires_grad=True)
+        opt = _MAKERS[name](p, cfg)
+        path, loss = [p.detach().numpy().copy()], [float(surf.f(*p.detach()))]
+        for _ in range(steps):
+            value = surf.f(p[0], p[1])
+            (g,) = torch.autograd.grad(value, p)
+            if noise:
+                g = g + noise * torch.randn(2, generator=gen, dtype=torch.float64)
+            p.grad = g
+            opt.step()
+            current = float(surf.f(*p.detach()))
+            if not math.isfinite(current) or abs(current) > 1e12:
+                break
+            path.append(p.detach().numpy().copy())
+            loss.append(current)
+        paths[name], losses[name] = np.array(path), np.array(loss)
+    return RaceResult(surf, paths, losses)
