@@ -183,7 +183,7 @@ def _rosenbrock(x, y):
 
 
 def _saddle(x, y):
-    return 0.5 * x ** 2 - 0.5 * y ** 2 + 0.02 * y ** 4  # a saddle at the origin, minima at y = +-5
+    return 0.5 * x ** 2 - 0.5 * y ** 2 + 0.02 * y ** 4  # saddle at the origin; minima (0, +-sqrt(12.5)), loss -3.125
 
 
 def _noisy(x, y):

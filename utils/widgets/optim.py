@@ -31,13 +31,14 @@ def plot_race(result: RaceResult, fig: plt.Figure | None = None, *, title: str |
     for name, path in result.paths.items():
         c = OPTIMIZER_COLORS.get(name)
         ax.plot(path[:, 0], path[:, 1], ".-", color=c, ms=3, lw=1, label=name)
-        ax2.plot(np.abs(result.losses[name]) + 1e-12, color=c, label=name)
+        ax2.plot(result.losses[name], color=c, label=name)
     ax.plot(*next(iter(result.paths.values()))[0], "ko", ms=5)
     ax.set_xlim(*s.xlim), ax.set_ylim(*s.ylim)
     ax.set_title(title or f"{s.name}: paths from the black dot", fontsize=10)
     ax.legend(fontsize=8, loc="upper right")
-    ax2.set_yscale("log")
-    ax2.set_xlabel("step"), ax2.set_ylabel("|loss| (log scale)")
+    positive = all((v > 0).all() for v in result.losses.values())
+    ax2.set_yscale("log" if positive else "linear")  # the saddle's loss goes negative
+    ax2.set_xlabel("step"), ax2.set_ylabel("loss (log scale)" if positive else "loss")
     ax2.set_title("loss per step", fontsize=10)
     fig.tight_layout()
     return fig
