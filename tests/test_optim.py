@@ -78,3 +78,11 @@ def test_race_on_every_surface():
         optim.race("volcano", cfg)
     with pytest.raises(ValueError, match="unknown optimiser"):
         optim.race("saddle", {"Newton": {"lr": 1}})
+
+
+def test_analytic_gradients_of_the_surfaces_match_autograd():
+    for surf in optim.SURFACES.values():
+        for x0, y0 in ((-1.3, 0.7), (0.4, -1.9), (2.0, 2.5)):
+            p = torch.tensor([x0, y0], dtype=torch.float64, requires_grad=True)
+            (g,) = torch.autograd.grad(surf.f(p[0], p[1]), p)
+            assert torch.allclose(g, torch.tensor(surf.grad(x0, y0), dtype=torch.float64)), surf.name

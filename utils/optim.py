@@ -168,6 +168,7 @@ class Surface:
 
     name: str
     f: Callable
+    grad: Callable  # analytic gradient (x, y) -> (df/dx, df/dy); autograd per step would dominate the widget's time
     start: tuple[float, float]
     xlim: tuple[float, float]
     ylim: tuple[float, float]
@@ -192,10 +193,14 @@ def _noisy(x, y):
 
 
 SURFACES = {
-    "convex bowl": Surface("convex bowl", _bowl, (-4.0, 1.5), (-5, 5), (-2, 2), (0.0, 0.0)),
-    "Rosenbrock": Surface("Rosenbrock", _rosenbrock, (-1.5, 2.0), (-2, 2), (-1, 3), (1.0, 1.0)),
-    "saddle": Surface("saddle", _saddle, (-4.0, 0.01), (-5, 5), (-6, 6), None),
-    "noisy bowl": Surface("noisy bowl", _noisy, (-4.0, 1.5), (-5, 5), (-2, 2), None),
+    "convex bowl": Surface("convex bowl", _bowl, lambda x, y: (x, 10.0 * y), (-4.0, 1.5), (-5, 5), (-2, 2), (0.0, 0.0)),
+    "Rosenbrock": Surface("Rosenbrock", _rosenbrock,
+                          lambda x, y: (-2 * (1 - x) - 400 * x * (y - x ** 2), 200 * (y - x ** 2)),
+                          (-1.5, 2.0), (-2, 2), (-1, 3), (1.0, 1.0)),
+    "saddle": Surface("saddle", _saddle, lambda x, y: (x, -y + 0.08 * y ** 3), (-4.0, 0.01), (-5, 5), (-6, 6), None),
+    "noisy bowl": Surface("noisy bowl", _noisy,
+                          lambda x, y: (x + 1.5 * math.cos(3 * x) * math.sin(3 * y), 10.0 * y + 1.5 * math.sin(3 * x) * math.cos(3 * y)),
+                          (-4.0, 1.5), (-5, 5), (-2, 2), None),
 }
 
 _MAKERS = {"SGD": lambda p, c: SGD([p], c["lr"]),
@@ -229,23 +234,24 @@ def race(surface: str | Surface, configs: dict[str, dict], *, steps: int = 100, 
     unknown = set(configs) - set(_MAKERS)
     if unknown:
         raise ValueError(f"unknown optimiser(s) {sorted(unknown)}; choose from {sorted(_MAKERS)}")
-    gen = torch.Generator().manual_seed(seed)
     paths, losses = {}, {}
     for name, cfg in configs.items():
-        p = torch.tensor(start if start is not None else surf.start, dtype=torch.float64, requires_grad=True)
+        rng = np.random.default_rng(seed)  # the same noise for every optimiser
+        p = torch.tensor(start if start is not None else surf.start, dtype=torch.float64)
         opt = _MAKERS[name](p, cfg)
-        path, loss = [p.detach().numpy().copy()], [float(surf.f(*p.detach()))]
+        x, y = p.tolist()
+        path, loss = [(x, y)], [float(surf.f(x, y))]
         for _ in range(steps):
-            value = surf.f(p[0], p[1])
-            (g,) = torch.autograd.grad(value, p)
+            gx, gy = surf.grad(x, y)
             if noise:
-                g = g + noise * torch.randn(2, generator=gen, dtype=torch.float64)
-            p.grad = g
+                gx, gy = gx + noise * rng.standard_normal(), gy + noise * rng.standard_normal()
+            p.grad = torch.tensor([gx, gy], dtype=torch.float64)
             opt.step()
-            current = float(surf.f(*p.detach()))
+            x, y = p.tolist()
+            current = float(surf.f(x, y))
             if not math.isfinite(current) or abs(current) > 1e12:
                 break
-            path.append(p.detach().numpy().copy())
+            path.append((x, y))
             loss.append(current)
         paths[name], losses[name] = np.array(path), np.array(loss)
     return RaceResult(surf, paths, losses)
