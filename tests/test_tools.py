@@ -58,3 +58,22 @@ def test_learner_copy_drops_solution_only_cells_and_outputs():
 
 def test_setup_cell_uses_the_repository_url_from_config():
     assert nbtools.repository_url() in nbtools.setup_cell_source()
+
+
+def test_instructor_toc_is_generated_and_complete():
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "make_instructor_toc.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+    text = (ROOT / "_toc_instructor.yml").read_text()
+    for sol in (ROOT / "labs" / "solutions").glob("*.ipynb"):
+        assert sol.relative_to(ROOT).with_suffix("").as_posix() in text
+    assert "labs/solutions" not in (ROOT / "_toc.yml").read_text()  # the learner book has no solutions
+
+
+def test_every_lab_has_a_learner_copy_and_an_instructor_copy():
+    solutions = {p.name for p in (ROOT / "labs" / "solutions").glob("*.ipynb")}
+    learners = {p.name for p in (ROOT / "labs").glob("*.ipynb")}
+    assert solutions == learners and solutions
+    for name in solutions:
+        nb = nbformat.read(ROOT / "labs" / "solutions" / name, as_version=4)
+        assert any("solution-only" in c.metadata.get("tags", []) and "set_strict(True)" in c.source for c in nb.cells), name
