@@ -98,7 +98,7 @@ def test_pages_in_a_real_browser(html_dir):
             html = (html_dir / f"{name}.html").read_text()
             if re.search(r'class="math|\\\(|\$\$', html):
                 try:
-                    page.wait_for_selector("mjx-container", timeout=15000)
+                    page.wait_for_selector("mjx-container", state="attached", timeout=30000)
                 except Exception:
                     problems.append(f"{name}: equations did not render (no mjx-container)")
             if "application/vnd.jupyter.widget-state+json" in html and "application/vnd.jupyter.widget-view+json" in html:
