@@ -30,6 +30,7 @@ from torch import nn
 __all__ = [
     "CellWeights", "weights_from_torch", "gru_weights_from_torch",
     "rnn_cell", "gru_cell", "lstm_cell", "run_rnn", "run_gru", "run_lstm", "GRUTrace", "gru_trace",
+    "LSTMTrace", "lstm_trace", "holding_units", "ManualGateTrace", "manual_gate_trace",
 ]
 
 
@@ -183,3 +184,78 @@ def gru_trace(x_seq: torch.Tensor, w: CellWeights) -> GRUTrace:
             rec[k].append(g[k][0])
         rec["h"].append(h[0])
     return GRUTrace(**{k: torch.stack(v) for k, v in rec.items()})
+
+
+@dataclass(frozen=True)
+class LSTMTrace:
+    """Per-step LSTM internals for one sequence, each ``(T, H)``: input, forget and output gates,
+    candidate g, cell state c and hidden state h."""
+
+    i: torch.Tensor
+    f: torch.Tensor
+    o: torch.Tensor
+    g: torch.Tensor
+    c: torch.Tensor
+    h: torch.Tensor
+
+
+@torch.no_grad()
+def lstm_trace(x_seq: torch.Tensor, w: CellWeights) -> LSTMTrace:
+    """Run the LSTM over one sequence ``(T, I)`` and record its gates and states at every step."""
+    if x_seq.ndim != 2:
+        raise ValueError(f"x_seq must be one sequence (T, I), got {tuple(x_seq.shape)}")
+    h = x_seq.new_zeros(1, w.hidden_size)
+    c = torch.zeros_like(h)
+    rec: dict[str, list[torch.Tensor]] = {k: [] for k in ("i", "f", "o", "g", "c", "h")}
+    for t in range(x_seq.shape[0]):
+        (h, c), g = lstm_cell(x_seq[t:t + 1], (h, c), w, return_gates=True)
+        for k in ("i", "f", "o", "g"):
+            rec[k].append(g[k][0])
+        rec["c"].append(c[0])
+        rec["h"].append(h[0])
+    return LSTMTrace(**{k: torch.stack(v) for k, v in rec.items()})
+
+
+def holding_units(keep: torch.Tensor, start: int, *, threshold: float = 0.9) -> torch.Tensor:
+    """Units that hold their state from step ``start`` on: the indices whose mean *keep* fraction
+    over steps ``start..T-1`` is at least ``threshold``.
+
+    ``keep`` is ``(T, H)``: ``1 - z`` for the book's GRU (z near 0 keeps the old state), or the
+    forget gate ``f`` for an LSTM.
+    """
+    if keep.ndim != 2:
+        raise ValueError(f"keep must be (T, H), got {tuple(keep.shape)}")
+    if not 0 <= start < keep.shape[0]:
+        raise ValueError(f"start must be in [0, T={keep.shape[0]}), got {start}")
+    return torch.nonzero(keep[start:].mean(dim=0) >= threshold).flatten()
+
+
+@dataclass(frozen=True)
+class ManualGateTrace:
+    """The 1-D toy GRU of the manual-gate mode: inputs, candidates and states, each ``(T,)``."""
+
+    x: torch.Tensor
+    candidate: torch.Tensor
+    h: torch.Tensor
+
+
+def manual_gate_trace(x: torch.Tensor, z: float, r: float, *, w_x: float = 2.0, u_h: float = 1.0,
+                      h0: float = 0.0) -> ManualGateTrace:
+    """A one-unit GRU whose gates are set by hand instead of computed:
+    ``h~_t = tanh(w_x x_t + r u_h h_{t-1})``, ``h_t = (1 - z) h_{t-1} + z h~_t``.
+
+    With z near 0 the state keeps what it holds (memory); with z near 1 it follows the input;
+    r near 0 makes the candidate ignore the past.
+    """
+    if not (0.0 <= z <= 1.0 and 0.0 <= r <= 1.0):
+        raise ValueError(f"gates must lie in [0, 1], got z={z} and r={r}")
+    if x.ndim != 1:
+        raise ValueError(f"x must be a 1-D sequence (T,), got {tuple(x.shape)}")
+    h = torch.tensor(float(h0))
+    cands, hs = [], []
+    for x_t in x:
+        cand = torch.tanh(w_x * x_t + r * u_h * h)
+        h = (1 - z) * h + z * cand
+        cands.append(cand)
+        hs.append(h)
+    return ManualGateTrace(x.clone(), torch.stack(cands), torch.stack(hs))
