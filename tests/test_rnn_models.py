@@ -68,8 +68,12 @@ def test_manual_gate_keeps_or_forgets_a_pulse():
     forget = manual_gate_trace(x, z=0.95, r=0.0, w_x=2.0)
     assert keep.h[-1] > 0.5 * keep.h[0]  # z near 0: the state holds the pulse
     assert abs(forget.h[-1]) < 1e-3  # z near 1 with r = 0: the state follows the (zero) input
+    gated = manual_gate_trace(x, z=torch.tensor([1.0] + [0.0] * 9), r=0.0)  # write, then hold
+    assert gated.h[-1] == pytest.approx(torch.tanh(torch.tensor(2.0)).item())
     with pytest.raises(ValueError, match="gates must lie in"):
         manual_gate_trace(x, z=1.5, r=0.0)
+    with pytest.raises(ValueError, match="shape of x"):
+        manual_gate_trace(x, z=torch.ones(3), r=0.0)
 
 
 def test_holding_units():

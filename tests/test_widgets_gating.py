@@ -9,7 +9,7 @@ import torch  # noqa: E402
 from utils.rnn import manual_gate_trace  # noqa: E402
 from utils.rnn_models import SequenceRegressor, parse_adding_sequence, trace_model  # noqa: E402
 from utils.widgets.gating import (GatePlot, gate_frames, make_gating_widget, make_manual_gate_widget,  # noqa: E402
-                                  plot_gate_view, plot_manual_gate)
+                                  plot_gate_view, plot_manual_gate, pulse_gates)
 
 
 @pytest.fixture()
@@ -58,8 +58,11 @@ def test_gating_widget_reacts_to_controls(models):
 def test_manual_gate_widget_and_static_views(models):
     ui = make_manual_gate_widget()
     assert len(ui.children) == 2
-    ax = plot_manual_gate(manual_gate_trace(torch.tensor([0.0, 1.0, 0.0]), 0.1, 1.0), 0.1, 1.0)
-    assert "z = 0.10" in ax.get_title()
+    x = torch.tensor([0.0, 1.0, 0.0])
+    z = pulse_gates(x, 1.0, 0.1)
+    assert z.tolist() == pytest.approx([0.1, 1.0, 0.1])
+    ax = plot_manual_gate(manual_gate_trace(x, z, 0.0), "toy")
+    assert ax.get_title() == "toy"
     X, target = parse_adding_sequence("31[7]2 0 5[4]8")
     frames = gate_frames(models["GRU"], X, [0, 2, 7], target=target)
     assert len(frames) == 3

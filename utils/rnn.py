@@ -239,23 +239,28 @@ class ManualGateTrace:
     h: torch.Tensor
 
 
-def manual_gate_trace(x: torch.Tensor, z: float, r: float, *, w_x: float = 2.0, u_h: float = 1.0,
+def manual_gate_trace(x: torch.Tensor, z: float | torch.Tensor, r: float, *, w_x: float = 2.0, u_h: float = 1.0,
                       h0: float = 0.0) -> ManualGateTrace:
     """A one-unit GRU whose gates are set by hand instead of computed:
-    ``h~_t = tanh(w_x x_t + r u_h h_{t-1})``, ``h_t = (1 - z) h_{t-1} + z h~_t``.
+    ``h~_t = tanh(w_x x_t + r u_h h_{t-1})``, ``h_t = (1 - z_t) h_{t-1} + z_t h~_t``.
 
-    With z near 0 the state keeps what it holds (memory); with z near 1 it follows the input;
-    r near 0 makes the candidate ignore the past.
+    ``z`` is one value for every step or a ``(T,)`` tensor of per-step values (e.g. open where
+    an input arrives, nearly closed elsewhere, as a trained GRU learns to do). With z near 0 the
+    state keeps what it holds (memory); with z near 1 it takes the candidate; r near 0 makes the
+    candidate ignore the past.
     """
-    if not (0.0 <= z <= 1.0 and 0.0 <= r <= 1.0):
-        raise ValueError(f"gates must lie in [0, 1], got z={z} and r={r}")
     if x.ndim != 1:
         raise ValueError(f"x must be a 1-D sequence (T,), got {tuple(x.shape)}")
+    z_seq = torch.as_tensor(z, dtype=torch.float32).expand(x.shape[0]) if not isinstance(z, torch.Tensor) or z.ndim == 0 else z
+    if z_seq.shape != x.shape:
+        raise ValueError(f"z must be a number or have the shape of x {tuple(x.shape)}, got {tuple(z_seq.shape)}")
+    if not (bool(((z_seq >= 0) & (z_seq <= 1)).all()) and 0.0 <= r <= 1.0):
+        raise ValueError(f"gates must lie in [0, 1], got z in [{z_seq.min().item():g}, {z_seq.max().item():g}] and r={r}")
     h = torch.tensor(float(h0))
     cands, hs = [], []
-    for x_t in x:
+    for x_t, z_t in zip(x, z_seq):
         cand = torch.tanh(w_x * x_t + r * u_h * h)
-        h = (1 - z) * h + z * cand
+        h = (1 - z_t) * h + z_t * cand
         cands.append(cand)
         hs.append(h)
     return ManualGateTrace(x.clone(), torch.stack(cands), torch.stack(hs))

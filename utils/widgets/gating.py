@@ -18,7 +18,7 @@ from utils.rnn import ManualGateTrace, holding_units, manual_gate_trace
 from utils.rnn_models import GateView, SequenceRegressor, parse_adding_sequence, trace_model
 
 __all__ = ["GatePlot", "plot_gate_view", "plot_manual_gate", "make_gating_widget", "make_manual_gate_widget",
-           "gate_frames", "render_png"]
+           "gate_frames", "render_png", "pulse_gates"]
 
 _CMAPS = {"candidate": "RdBu_r", "hidden h": "RdBu_r", "cell c": "RdBu_r"}
 
@@ -92,7 +92,7 @@ def plot_gate_view(view: GateView, x_seq: torch.Tensor, t: int, fig: plt.Figure 
     return plot.update(view, x_seq, t, target=target)
 
 
-def plot_manual_gate(trace: ManualGateTrace, z: float, r: float, ax: plt.Axes | None = None) -> plt.Axes:
+def plot_manual_gate(trace: ManualGateTrace, title: str, ax: plt.Axes | None = None) -> plt.Axes:
     """The 1-D toy: input pulses (bars), candidate (dashed) and state h (solid) over time."""
     ax = ax or plt.figure(figsize=(6, 2.6)).gca()
     T = len(trace.x)
@@ -101,9 +101,14 @@ def plot_manual_gate(trace: ManualGateTrace, z: float, r: float, ax: plt.Axes | 
     ax.plot(trace.h.numpy(), "-o", ms=3, color="C0", label="state h")
     ax.set_ylim(-1.05, 1.05)
     ax.set_xlabel("time step")
-    ax.set_title(f"update z = {z:.2f}, reset r = {r:.2f}", fontsize=10)
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     return ax
+
+
+def pulse_gates(x: torch.Tensor, z_pulse: float, z_hold: float) -> torch.Tensor:
+    """Per-step update gates for the toy: ``z_pulse`` where an input arrives, ``z_hold`` elsewhere."""
+    return torch.where(x != 0, torch.tensor(z_pulse), torch.tensor(z_hold))
 
 
 def gate_frames(model: SequenceRegressor, x_seq: torch.Tensor, steps: list[int], *, target: float | None = None):
@@ -178,20 +183,22 @@ def make_gating_widget(models: dict[str, SequenceRegressor], sequences: dict[str
 
 
 def make_manual_gate_widget(x: torch.Tensor | None = None):
-    """Manual mode: set the update gate z and the reset gate r by hand on a 1-D toy GRU and watch
-    the state keep or forget an input pulse."""
+    """Manual mode: set the update gate (at the input pulses and between them) and the reset gate
+    by hand on a 1-D toy GRU, and watch the state keep or forget a pulse."""
     import ipywidgets as w
     from IPython.display import display
 
     x = torch.tensor([0.0, 1.0, 0, 0, 0, 0, 0, 0, -1.0, 0, 0, 0, 0, 0, 0, 0]) if x is None else x
-    z = w.FloatSlider(0.1, min=0.0, max=1.0, step=0.05, description="update z")
-    r = w.FloatSlider(1.0, min=0.0, max=1.0, step=0.05, description="reset r")
+    z_pulse = w.FloatSlider(1.0, min=0.0, max=1.0, step=0.05, description="z at pulses")
+    z_hold = w.FloatSlider(0.1, min=0.0, max=1.0, step=0.05, description="z between")
+    r = w.FloatSlider(0.0, min=0.0, max=1.0, step=0.05, description="reset r")
 
-    def draw(z, r):
-        plot_manual_gate(manual_gate_trace(x, z, r), z, r)
+    def draw(z_pulse, z_hold, r):
+        trace = manual_gate_trace(x, pulse_gates(x, z_pulse, z_hold), r)
+        plot_manual_gate(trace, f"update z = {z_pulse:.2f} at pulses, {z_hold:.2f} between; reset r = {r:.2f}")
         plt.show()
 
-    out = w.interactive_output(draw, dict(z=z, r=r))
-    ui = w.VBox([w.HBox([z, r]), out])
+    out = w.interactive_output(draw, dict(z_pulse=z_pulse, z_hold=z_hold, r=r))
+    ui = w.VBox([w.HBox([z_pulse, z_hold, r]), out])
     display(ui)
     return ui
