@@ -13,14 +13,18 @@ Shapes: B batch, T sequence length (<= block_size), C = n_embd, nh heads, hs = C
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["GPTConfig", "GPT", "to_hf_gpt2", "from_hf_gpt2", "hf_config", "lm_loss", "train_flops_per_token"]
+__all__ = ["GPTConfig", "GPT", "to_hf_gpt2", "from_hf_gpt2", "hf_config", "lm_loss", "train_flops_per_token",
+           "save_checkpoint", "load_checkpoint", "load_tiny_gpt"]
 
 
 @dataclass
@@ -227,3 +231,44 @@ def from_hf_gpt2(hf) -> GPT:
             src = theirs[name]
             p.copy_(src.T if name.endswith(_CONV1D) else src)
     return model
+
+
+def save_checkpoint(model: GPT, folder: str | Path, *, chars: list[str] | None = None, meta: dict | None = None) -> Path:
+    """Write ``model.safetensors`` (weights only, no pickle), ``config.json`` and, for a
+    character-level model, ``vocab.json`` (the characters in id order) into ``folder``."""
+    from safetensors.torch import save_model
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_model(model, str(folder / "model.safetensors"))  # stores the tied head once
+    (folder / "config.json").write_text(json.dumps({**asdict(model.config), **({"meta": meta} if meta else {})},
+                                                   indent=2, ensure_ascii=False))
+    if chars is not None:
+        (folder / "vocab.json").write_text(json.dumps(chars, ensure_ascii=False))
+    return folder
+
+
+def load_checkpoint(folder: str | Path, *, device: str | torch.device = "cpu") -> tuple[GPT, list[str] | None]:
+    """Load what :func:`save_checkpoint` wrote: ``(model in eval mode, chars or None)``. Weights are
+    read with safetensors, which cannot run code."""
+    from safetensors.torch import load_model
+
+    folder = Path(folder)
+    if not (folder / "model.safetensors").is_file():
+        raise FileNotFoundError(f"no model.safetensors in {folder}")
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg.pop("meta", None)
+    model = GPT(GPTConfig(**cfg))
+    load_model(model, str(folder / "model.safetensors"), device=str(device))
+    vocab = folder / "vocab.json"
+    chars = json.loads(vocab.read_text()) if vocab.is_file() else None
+    return model.to(device).eval(), chars
+
+
+def load_tiny_gpt(device: str | torch.device = "cpu") -> tuple[GPT, list[str], dict]:
+    """The character-level GPT pretrained by this project on the book's corpus
+    (``tools/train_tiny_gpt.py``; shipped in ``utils/resources/tiny_gpt``): ``(model, chars, meta)``."""
+    folder = Path(str(resources.files("utils") / "resources" / "tiny_gpt"))
+    model, chars = load_checkpoint(folder, device=device)
+    meta = json.loads((folder / "config.json").read_text()).get("meta", {})
+    return model, chars, meta
