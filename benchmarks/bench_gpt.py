@@ -1,0 +1,79 @@
+"""GPT benchmark: training throughput of our GPT (utils.gpt) vs transformers' GPT2LMHeadModel of
+the same shape and weights, with the model FLOPs utilisation (MFU) of each against this machine's
+fp32 matmul peak (measured here, and the 68 GFLOP/s quoted for 2 cores in DEVELOPERS.md).
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_gpt.py
+
+Training FLOPs per token = 6 N + 12 L T C (Kaplan et al., 2020). Runs both models in one process,
+alternating, and prints ratios, so that a busy machine slows both sides.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+
+def matmul_peak(n: int = 1024, repeat: int = 10) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * n ** 3 / min(times)
+
+
+def main() -> None:
+    from utils.gpt import GPT, GPTConfig, lm_loss, to_hf_gpt2, train_flops_per_token
+
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    peak = matmul_peak()
+    print(f"torch {torch.__version__}, {threads} thread(s); fp32 matmul peak measured {peak / 1e9:.1f} GFLOP/s "
+          f"(quoted: 68 GFLOP/s on 2 cores)\n")
+    B, T, steps = 16, 64, 15
+    for cfg in (GPTConfig(vocab_size=351, block_size=T, n_layer=4, n_head=4, n_embd=128),
+                GPTConfig(vocab_size=351, block_size=T, n_layer=6, n_head=6, n_embd=192)):
+        ours = GPT(cfg)
+        hf = to_hf_gpt2(ours).train()
+        flops_tok = train_flops_per_token(ours, T)
+        x = torch.randint(0, cfg.vocab_size, (B, T))
+        opt_ours = torch.optim.AdamW(ours.parameters(), lr=1e-3)
+        opt_hf = torch.optim.AdamW(hf.parameters(), lr=1e-3)
+
+        def step_ours():
+            loss = lm_loss(ours(x)[:, :-1], x[:, 1:])
+            opt_ours.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_ours.step()
+
+        def step_hf():
+            loss = hf(input_ids=x, labels=x).loss
+            opt_hf.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_hf.step()
+
+        for fn in (step_ours, step_hf, step_ours, step_hf):  # warm-up
+            fn()
+        t_ours, t_hf = [], []
+        for _ in range(steps):  # alternate, so that load changes hit both
+            for fn, acc in ((step_ours, t_ours), (step_hf, t_hf)):
+                start = time.perf_counter()
+                fn()
+                acc.append(time.perf_counter() - start)
+        tok_ours, tok_hf = B * T / statistics.median(t_ours), B * T / statistics.median(t_hf)
+        print(f"GPT L={cfg.n_layer} C={cfg.n_embd} heads={cfg.n_head}, {ours.num_parameters():,} parameters, "
+              f"batch {B}x{T}")
+        for name, tok in (("ours (utils.gpt)", tok_ours), ("GPT2LMHeadModel", tok_hf)):
+            mfu = tok * flops_tok / peak
+            print(f"  {name:17s} {tok:8,.0f} tokens/s   MFU {mfu:5.1%} of measured peak, "
+                  f"{tok * flops_tok / 68e9:5.1%} of 68 GFLOP/s")
+        print(f"  ratio ours / transformers: {tok_ours / tok_hf:.2f}x\n")
+
+
+if __name__ == "__main__":
+    main()
