@@ -207,6 +207,7 @@ def to_hf_gpt2(model: GPT):
     from transformers import GPT2LMHeadModel
 
     hf = GPT2LMHeadModel(hf_config(model.config)).to(next(model.parameters()).dtype)
+    hf.loss_type = "ForCausalLM"  # transformers 5 warns about loss_type=None otherwise
     ours = model.state_dict()
     with torch.no_grad():
         for name, p in hf.transformer.state_dict().items():
