@@ -75,5 +75,40 @@ def main() -> None:
         print(f"  ratio ours / transformers: {tok_ours / tok_hf:.2f}x\n")
 
 
+def fixed_budget(seconds: float = 20.0) -> None:
+    """Train ours and GPT2LMHeadModel from the same initial weights on the same batches of the
+    book's corpus for the same wall-clock budget; report steps done and validation loss."""
+    from utils.gpt import GPT, GPTConfig, lm_loss, to_hf_gpt2
+    from utils.text_data import char_lm_split, get_batch
+
+    split = char_lm_split()
+    cfg = GPTConfig(vocab_size=len(split.vocab), block_size=64, n_layer=4, n_head=4, n_embd=128)
+    torch.manual_seed(0)
+    ours = GPT(cfg)
+    hf = to_hf_gpt2(ours).train()
+    print(f"fixed budget: {seconds:.0f} s of training each, batch 16x64, AdamW lr 3e-3, same init and batches")
+    for name, model, loss_of in (("ours (utils.gpt)", ours, lambda x, y: lm_loss(ours(x), y)),
+                                 ("GPT2LMHeadModel", hf, lambda x, y: hf(input_ids=x, labels=x).loss)):
+        opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.95), weight_decay=0.1)
+        gen = torch.Generator().manual_seed(0)
+        steps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            x, y = get_batch(split.train, cfg.block_size, 16, generator=gen)
+            loss = loss_of(x, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            steps += 1
+        model.eval()
+        with torch.no_grad():
+            val = statistics.mean(
+                lm_loss(ours(xv), yv).item() if model is ours else hf(input_ids=xv, labels=xv).loss.item()
+                for xv, yv in (get_batch(split.val, cfg.block_size, 32, generator=torch.Generator().manual_seed(i))
+                               for i in range(10)))
+        print(f"  {name:17s} {steps:4d} steps, validation loss {val:.3f} nats/char")
+
+
 if __name__ == "__main__":
     main()
+    fixed_budget()
