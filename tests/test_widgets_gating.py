@@ -23,7 +23,7 @@ def test_plot_gate_view_draws_one_panel_per_gate_and_state(models):
     view = trace_model(models["LSTM"], X)
     before = {k: v.copy() for k, v in view.panels.items()}
     fig = plot_gate_view(view, X, 3, target=target)
-    assert len(fig.axes) == 6 and "target 1.100" in fig.axes[0].get_title()
+    assert len(fig.axes) == 6 and "target 1.100" in fig.axes[0].get_title() and "GRU" not in fig.axes[0].get_title()
     assert all((before[k] == view.panels[k]).all() for k in before)  # the view is not mutated
     with pytest.raises(ValueError, match="t must be in"):
         plot_gate_view(view, X, 8)
@@ -35,6 +35,10 @@ def test_gate_plot_update_moves_the_box(models):
     plot = GatePlot(trace_model(models["GRU"], X), X, target=target)
     plot.update(trace_model(models["GRU"], X), X, 5)
     assert all(b.get_x() == 4.5 for b in plot.boxes)
+    first, second = plot.png_at(2), plot.png_at(6)  # the fast path: background cached, boxes redrawn
+    assert first[:4] == b"\x89PNG" and first != second and plot.png_at(2) == first
+    with pytest.raises(ValueError, match="t must be in"):
+        plot.png_at(8)
     with pytest.raises(ValueError, match="build a new GatePlot"):
         Y, _ = parse_adding_sequence("1[2]3[4]")
         plot.update(trace_model(models["GRU"], Y), Y, 0)

@@ -28,8 +28,10 @@ class GatePlot:
     heatmap per gate/state below (units vertically, time horizontally). A box marks step ``t``;
     units that keep at least 90% of their state after the first marked step are ticked in red.
 
-    :meth:`update` only changes image data and moves the boxes, so a time-slider move costs one
-    redraw and no layout work (see ``benchmarks/bench_rnn.py``).
+    :meth:`update` only changes image data and moves the boxes, so a new step costs no layout
+    work; :meth:`png_at` goes further for the time slider: it draws everything but the boxes once,
+    keeps that background, and per step only pastes it back, draws the boxes and encodes the PNG
+    (see ``benchmarks/bench_rnn.py``).
     """
 
     def __init__(self, view: GateView, x_seq: torch.Tensor, *, target: float | None = None,
@@ -56,6 +58,7 @@ class GatePlot:
         self.ax_in.set_ylabel("input", fontsize=8)
         self.ax_in.set_ylim(0, 1)
         self.bars = self.ax_in.bar(np.arange(T), np.zeros(T))
+        self._background = None
         self.update(view, x_seq, 0, target=target)
 
     def update(self, view: GateView, x_seq: torch.Tensor, t: int, *, target: float | None = None) -> plt.Figure:
@@ -77,12 +80,39 @@ class GatePlot:
             self.axes[name].set_yticks(holders)
         for box in self.boxes:
             box.set_x(t - 0.5)
-        title = f"{view.cell.upper()} at step t = {t}: prediction {view.prediction:.3f}"
+        self._background = None  # data changed: the cached background is stale
+        title = f"{view.cell.upper()}: prediction {view.prediction:.3f}"
         self.ax_in.set_title(title + (f", target {target:.3f}" if target is not None else ""), fontsize=10)
         list(self.axes.values())[-1].set_xlabel(
             f"time step (ticks on the right: {len(holders)} units keep ≥ 90% of their state after step {start})",
             fontsize=8)
         return self.fig
+
+
+    def png_at(self, t: int, *, dpi: int = 72) -> bytes:
+        """PNG of the current data with the boxes at step ``t``, redrawing only the boxes."""
+        from PIL import Image
+
+        if not 0 <= t < len(self.bars):
+            raise ValueError(f"t must be in [0, {len(self.bars)}), got {t}")
+        if self.fig.dpi != dpi:
+            self.fig.set_dpi(dpi)
+            self._background = None
+        canvas = self.fig.canvas
+        if self._background is None:
+            for box in self.boxes:
+                box.set_visible(False)
+            canvas.draw()
+            self._background = canvas.copy_from_bbox(self.fig.bbox)
+            for box in self.boxes:
+                box.set_visible(True)
+        canvas.restore_region(self._background)
+        for box, ax in zip(self.boxes, self.axes.values()):
+            box.set_x(t - 0.5)
+            ax.draw_artist(box)
+        buf = io.BytesIO()
+        Image.fromarray(np.asarray(canvas.buffer_rgba())).save(buf, format="png", compress_level=1)
+        return buf.getvalue()
 
 
 def plot_gate_view(view: GateView, x_seq: torch.Tensor, t: int, fig: plt.Figure | None = None, *,
@@ -169,8 +199,11 @@ def make_gating_widget(models: dict[str, SequenceRegressor], sequences: dict[str
             plt.close(plot.fig) if plot is not None else None
             with plt.ioff():
                 state["plot"] = plot = GatePlot(view, x_seq, target=target)
-        plot.update(view, x_seq, t, target=target)
-        image.value = render_png(plot.fig)
+            state["shown"] = None
+        if state.get("shown") != key:  # new model or sequence: new data, same layout
+            plot.update(view, x_seq, t, target=target)
+            state["shown"] = key
+        image.value = plot.png_at(t)  # a time-slider move only redraws the boxes
         return perf_counter() - start
 
     for ctl in (model_dd, seq_dd, typed, t_slider):
