@@ -14,16 +14,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-
-def timeit(fn, repeat: int = 5, number: int = 1) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - start) / number)
-    return statistics.median(times)
+from _timing import timeit
 
 
 def main() -> None:

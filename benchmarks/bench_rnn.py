@@ -7,24 +7,12 @@ torch's fused nn.RNN/nn.GRU/nn.LSTM, forward and backward; and the gating explor
 Runs everything in one process and prints ratios, so that a busy machine slows both sides.
 """
 
-from __future__ import annotations
 
-import statistics
-import time
 
 import torch
 from torch import nn
 
-
-def timeit(fn, repeat: int = 5, number: int = 1) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - start) / number)
-    return statistics.median(times)
+from _timing import timeit
 
 
 def main() -> None:

@@ -170,6 +170,21 @@ def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return None
 
 
+def call_learner(name: str, fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any] | None = None, *,
+                 case: str = "") -> tuple[Any, CheckResult | None]:
+    """Call a learner's function inside a checker: ``(value, None)`` on success, or
+    ``(None, verdict)`` with NOT YET IMPLEMENTED for a stub and FAIL naming the exception (no
+    traceback) for any other error."""
+    try:
+        return fn(*args, **(kwargs or {})), None
+    except NotImplementedError:
+        return None, CheckResult(name, TODO, f"`{name}` still raises NotImplementedError: "
+                                             "replace the `raise` line with your code.")
+    except Exception as exc:  # the learner's bug, reported without a traceback
+        where = f"on case '{case}' " if case else ""
+        return None, CheckResult(name, FAIL, f"{where}your code raised {type(exc).__name__}: {exc}")
+
+
 def run_cases(candidate: Callable[..., Any], reference: Callable[..., Any], cases: Sequence[Case], *,
               name: str, atol: float = 1e-5, rtol: float = 1e-4, quiet: bool = False) -> CheckResult:
     """Call ``candidate`` and ``reference`` on each case and compare the results.

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from utils.checks import FAIL, PASS, TODO, CheckResult, _report, explain_mismatch
+from utils.checks import FAIL, PASS, TODO, CheckResult, _report, call_learner, explain_mismatch
 from utils.efficiency import distillation_loss, quantize_int8_symmetric
 
 __all__ = ["check_distillation_loss", "check_quantize_int8"]
@@ -52,14 +52,9 @@ def check_distillation_loss(fn: Callable, *, quiet: bool = False) -> CheckResult
              ("T=2, alpha=0.3", (s, t, y, 2.0, 0.3)), ("alpha=0: plain cross-entropy", (s, t, y, 3.0, 0.0))]
     for desc, args in cases:
         expected = distillation_loss(*args)
-        try:
-            got = fn(*[a.clone() if isinstance(a, torch.Tensor) else a for a in args])
-        except NotImplementedError:
-            return _report(CheckResult(name, TODO, "`distillation_loss` still raises NotImplementedError: "
-                                                   "replace the `raise` line with your code."), quiet)
-        except Exception as exc:
-            return _report(CheckResult(name, FAIL, f"on case '{desc}' your code raised {type(exc).__name__}: {exc}"),
-                           quiet)
+        got, failed = call_learner(name, fn, [a.clone() if isinstance(a, torch.Tensor) else a for a in args], case=desc)
+        if failed is not None:
+            return _report(failed, quiet)
         if isinstance(got, torch.Tensor) and got.ndim != 0:
             return _report(CheckResult(name, FAIL, f"on case '{desc}': return one number (a 0-d tensor), the mean "
                                                    f"over the batch; got shape {tuple(got.shape)}"), quiet)
@@ -102,14 +97,9 @@ def check_quantize_int8(fn: Callable, *, quiet: bool = False) -> CheckResult:
              ("all weights negative", -torch.rand(3, 3, generator=g) - 0.5)]
     for desc, w in cases:
         q_ref, s_ref = quantize_int8_symmetric(w)
-        try:
-            got = fn(w.clone())
-        except NotImplementedError:
-            return _report(CheckResult(name, TODO, "`quantize_int8` still raises NotImplementedError: "
-                                                   "replace the `raise` line with your code."), quiet)
-        except Exception as exc:
-            return _report(CheckResult(name, FAIL, f"on case '{desc}' your code raised {type(exc).__name__}: {exc}"),
-                           quiet)
+        got, failed = call_learner(name, fn, [w.clone()], case=desc)
+        if failed is not None:
+            return _report(failed, quiet)
         if not (isinstance(got, (tuple, list)) and len(got) == 2):
             return _report(CheckResult(name, FAIL, f"on case '{desc}': return a pair (q, scale)"), quiet)
         q, scale = got

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-from utils.checks import FAIL, PASS, TODO, CheckResult, _report, explain_mismatch
+from utils.checks import FAIL, PASS, TODO, CheckResult, _report, call_learner, explain_mismatch
 from utils.sampling import filter_distribution
 
 __all__ = ["check_filter_logits", "check_generate_text", "filter_reference"]
@@ -81,14 +81,10 @@ def check_filter_logits(fn: Callable, *, quiet: bool = False) -> CheckResult:
     cases = _cases()
     for desc, args in cases:
         expected = filter_reference(*args)
-        try:
-            got = fn(args[0].clone(), temperature=args[1], top_k=args[2], top_p=args[3])
-        except NotImplementedError:
-            return _report(CheckResult(name, TODO, "`filter_logits` still raises NotImplementedError: "
-                                                   "replace the `raise` line with your code."), quiet)
-        except Exception as exc:
-            return _report(CheckResult(name, FAIL, f"on case '{desc}' your code raised {type(exc).__name__}: {exc}"),
-                           quiet)
+        got, failed = call_learner(name, fn, [args[0].clone()], dict(temperature=args[1], top_k=args[2], top_p=args[3]),
+                                   case=desc)
+        if failed is not None:
+            return _report(failed, quiet)
         msg = explain_mismatch(expected, got, what="probabilities")
         if msg is None:
             continue

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from utils.checks import FAIL, PASS, TODO, CheckResult, _report, explain_mismatch
+from utils.checks import FAIL, PASS, TODO, CheckResult, _report, call_learner, explain_mismatch
 from utils.rnn import CellWeights, gru_cell, run_gru
 
 __all__ = ["check_gru_cell", "check_gru_sequence", "gru_reference_step"]
@@ -69,14 +69,9 @@ def check_gru_cell(fn: Callable, *, quiet: bool = False) -> CheckResult:
     cases = _cell_cases()
     for desc, args in cases:
         expected_h, expected_gates = gru_reference_step(*args)
-        try:
-            got = fn(*[a.clone() for a in args])
-        except NotImplementedError:
-            return _report(CheckResult(name, TODO, "`gru_step` still raises NotImplementedError: "
-                                                   "replace the `raise` line with your code."), quiet)
-        except Exception as exc:
-            return _report(CheckResult(name, FAIL, f"on case '{desc}' your code raised {type(exc).__name__}: {exc}"),
-                           quiet)
+        got, failed = call_learner(name, fn, [a.clone() for a in args], case=desc)
+        if failed is not None:
+            return _report(failed, quiet)
         if not (isinstance(got, (tuple, list)) and len(got) == 2 and isinstance(got[1], dict)):
             return _report(CheckResult(name, FAIL, f"on case '{desc}': return a pair (h_new, gates) where gates is "
                                                    "a dict with keys 'z', 'r', 'candidate'"), quiet)
@@ -122,15 +117,10 @@ def check_gru_sequence(fn: Callable, *, quiet: bool = False) -> CheckResult:
     for desc, (X, W_ih, W_hh, b_ih, b_hh, h0) in cases:
         w = CellWeights(W_ih, W_hh, b_ih, b_hh)
         expected, expected_last = run_gru(X, w, h0)
-        try:
-            got = fn(X.clone(), W_ih.clone(), W_hh.clone(), b_ih.clone(), b_hh.clone(),
-                     None if h0 is None else h0.clone())
-        except NotImplementedError:
-            return _report(CheckResult(name, TODO, "`gru_sequence` still raises NotImplementedError: "
-                                                   "replace the `raise` line with your code."), quiet)
-        except Exception as exc:
-            return _report(CheckResult(name, FAIL, f"on case '{desc}' your code raised {type(exc).__name__}: {exc}"),
-                           quiet)
+        got, failed = call_learner(name, fn, [X.clone(), W_ih.clone(), W_hh.clone(), b_ih.clone(), b_hh.clone(),
+                                               None if h0 is None else h0.clone()], case=desc)
+        if failed is not None:
+            return _report(failed, quiet)
         if not (isinstance(got, (tuple, list)) and len(got) == 2):
             return _report(CheckResult(name, FAIL, f"on case '{desc}': return a pair (outputs, h_T)"), quiet)
         outputs, last = got
