@@ -7,7 +7,7 @@ torch's fused nn.RNN/nn.GRU/nn.LSTM, forward and backward; and the gating explor
 Runs everything in one process and prints ratios, so that a busy machine slows both sides.
 """
 
-
+from __future__ import annotations
 
 import torch
 from torch import nn
