@@ -76,6 +76,13 @@ def test_lab_runs_in_jupyterlab(jupyter_server):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{jupyter_server}/lab/tree/{LAB.name}?token={TOKEN}")
         page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
+        # On a fresh machine JupyterLab may ask which kernel to start (no kernel preference saved yet):
+        # accept the preselected Python 3 kernel, as a learner would.
+        try:
+            page.wait_for_selector(".jp-Dialog .jp-mod-accept", timeout=15_000)
+            page.click(".jp-Dialog .jp-mod-accept")
+        except Exception:  # no dialog: the notebook's kernel started by itself
+            pass
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
         # Run > Run All Cells, as a learner would.
         page.click(".lm-MenuBar-itemLabel:text-is('Run')")
