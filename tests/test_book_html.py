@@ -84,6 +84,7 @@ def test_pages_in_a_real_browser(html_dir):
     with serve_directory(html_dir) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=require_browser(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(120_000)  # a busy CI machine (two kernels beside the browser) loads pages slowly
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))

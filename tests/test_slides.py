@@ -42,6 +42,7 @@ def test_deck_is_offline_and_runs_in_a_browser(tmp_path):
     with serve_directory(tmp_path) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=require_browser(), args=CHROMIUM_ARGS)
         page = browser.new_page()
+        page.set_default_timeout(120_000)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("response", lambda r: errors.append(f"HTTP {r.status} {r.url}")
                 if r.status >= 400 and not r.url.endswith("favicon.ico") else None)
