@@ -16,8 +16,6 @@ machine can slow both sides; compare ratios, not absolute times):
 
 from __future__ import annotations
 
-import statistics
-import time
 
 import matplotlib
 
@@ -27,19 +25,13 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
+from _timing import timeit  # noqa: E402
 from utils.attention import MultiHeadAttention, causal_mask, scaled_dot_product_attention  # noqa: E402
 from utils.widgets.attention import AttentionMaps, attention_view, plot_attention_view  # noqa: E402
 
 
 def median_ms(fn, repeats: int = 7, inner: int = 5) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - start) / inner * 1e3)
-    return statistics.median(times)
+    return timeit(fn, repeat=repeats, number=inner) * 1e3
 
 
 def row(name: str, ours: float, theirs: float) -> None:

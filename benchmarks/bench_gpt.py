@@ -75,10 +75,23 @@ def main() -> None:
         print(f"  ratio ours / transformers: {tok_ours / tok_hf:.2f}x\n")
 
 
+class _HFAsGPT(torch.nn.Module):
+    """``GPT2LMHeadModel`` behind our ``model(x, y) -> (logits, loss)`` interface (targets = inputs
+    shifted by one, so transformers' own shift is used on the inputs)."""
+
+    def __init__(self, hf) -> None:
+        super().__init__()
+        self.hf = hf
+
+    def forward(self, x, y):
+        out = self.hf(input_ids=x, labels=x)
+        return out.logits, out.loss
+
+
 def fixed_budget(seconds: float = 20.0) -> None:
     """Train ours and GPT2LMHeadModel from the same initial weights on the same batches of the
     book's corpus for the same wall-clock budget; report steps done and validation loss."""
-    from utils.gpt import GPT, GPTConfig, lm_loss, to_hf_gpt2
+    from utils.gpt import GPT, GPTConfig, estimate_loss, lm_loss, to_hf_gpt2
     from utils.text_data import char_lm_split, get_batch
 
     split = char_lm_split()
@@ -100,12 +113,7 @@ def fixed_budget(seconds: float = 20.0) -> None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             steps += 1
-        model.eval()
-        with torch.no_grad():
-            val = statistics.mean(
-                lm_loss(ours(xv), yv).item() if model is ours else hf(input_ids=xv, labels=xv).loss.item()
-                for xv, yv in (get_batch(split.val, cfg.block_size, 32, generator=torch.Generator().manual_seed(i))
-                               for i in range(10)))
+        val = estimate_loss(ours if model is ours else _HFAsGPT(hf), split.val, cfg.block_size)
         print(f"  {name:17s} {steps:4d} steps, validation loss {val:.3f} nats/char")
 
 

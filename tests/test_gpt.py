@@ -85,3 +85,13 @@ def test_safetensors_round_trip(tmp_path):
     load_model(fresh, str(tmp_path / "gpt.safetensors"))
     idx = torch.randint(0, 40, (1, 8))
     torch.testing.assert_close(fresh(idx), m(idx))
+
+
+def test_estimate_loss_is_repeatable_and_keeps_the_mode():
+    from utils.gpt import estimate_loss
+
+    m = GPT(CFG).train()
+    data = torch.randint(0, 40, (500,))
+    a = estimate_loss(m, data, 16, batches=3, batch_size=4)
+    assert m.training and a == estimate_loss(m, data, 16, batches=3, batch_size=4)
+    assert abs(a - torch.log(torch.tensor(40.0)).item()) < 0.2  # untrained: about ln V

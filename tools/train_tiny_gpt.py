@@ -20,7 +20,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from utils.gpt import GPT, GPTConfig, save_checkpoint  # noqa: E402
+from utils.gpt import GPT, GPTConfig, estimate_loss, save_checkpoint  # noqa: E402
 from utils.text_data import char_lm_split, get_batch  # noqa: E402
 
 CONFIG = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0)
@@ -33,15 +33,6 @@ def lr_at(step: int) -> float:
         return LR * (step + 1) / WARMUP
     progress = (step - WARMUP) / max(1, STEPS - WARMUP)
     return LR * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-@torch.no_grad()
-def val_loss(model: GPT, data: torch.Tensor, block: int, batches: int = 20) -> float:
-    model.eval()
-    losses = [model(*get_batch(data, block, 32, generator=torch.Generator().manual_seed(i)))[1].item()
-              for i in range(batches)]
-    model.train()
-    return sum(losses) / len(losses)
 
 
 def main() -> None:
@@ -62,10 +53,10 @@ def main() -> None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if (step + 1) % 100 == 0:
-            print(f"step {step + 1}: train {loss.item():.3f}, val {val_loss(model, split.val, cfg.block_size):.3f}, "
+            print(f"step {step + 1}: train {loss.item():.3f}, val {estimate_loss(model, split.val, cfg.block_size, batches=20):.3f}, "
                   f"{time.perf_counter() - start:.0f} s", flush=True)
     seconds = time.perf_counter() - start
-    final_val = val_loss(model, split.val, cfg.block_size)
+    final_val = estimate_loss(model, split.val, cfg.block_size, batches=20)
     meta = {"corpus": "utils/resources/corpus/book_prose.txt (first 90% train, last 10% validation)",
             "steps": STEPS, "batch_size": BATCH, "tokens_seen": STEPS * BATCH * cfg.block_size, "peak_lr": LR,
             "optimizer": "AdamW(betas=(0.9, 0.95), weight_decay=0.1), warm-up 100 steps, cosine to 10%",

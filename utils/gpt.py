@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["GPTConfig", "GPT", "to_hf_gpt2", "from_hf_gpt2", "hf_config", "lm_loss", "train_flops_per_token",
-           "save_checkpoint", "load_checkpoint", "load_tiny_gpt"]
+           "save_checkpoint", "load_checkpoint", "load_tiny_gpt", "estimate_loss"]
 
 
 @dataclass
@@ -177,6 +177,22 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     if logits.shape[:2] != targets.shape:
         raise ValueError(f"targets must have shape (B, T) = {tuple(logits.shape[:2])}, got {tuple(targets.shape)}")
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+@torch.no_grad()
+def estimate_loss(model: nn.Module, data: torch.Tensor, block_size: int, *, batches: int = 10, batch_size: int = 32,
+                  device: str | torch.device = "cpu") -> float:
+    """Mean next-token loss (nats per token) of ``model`` on ``batches`` fixed windows of ``data``
+    (1-D token ids; batch ``i`` uses seed ``i``, so every call sees the same windows). ``model(x, y)``
+    must return ``(logits, loss)`` like :class:`GPT`; the model is put back in its previous mode."""
+    from utils.text_data import get_batch
+
+    was_training = model.training
+    model.eval()
+    losses = [model(*get_batch(data, block_size, batch_size, generator=torch.Generator().manual_seed(i),
+                               device=device))[1].item() for i in range(batches)]
+    model.train(was_training)
+    return sum(losses) / len(losses)
 
 
 def train_flops_per_token(model: GPT, seq_len: int | None = None) -> float:

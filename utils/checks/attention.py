@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils.attention import causal_mask, padding_mask, scaled_dot_product_attention
-from utils.checks import FAIL, PASS, TODO, CheckResult, _report, explain_mismatch
+from utils.checks import FAIL, PASS, CheckResult, _report, call_learner, explain_mismatch
 
 __all__ = ["check_attention", "check_multi_head_attention", "mha_reference"]
 
@@ -68,14 +68,10 @@ def _verdict(name: str, fn: Callable, reference: Callable, cases, mistakes, *, q
         return _report(CheckResult(name, FAIL, f"expected a function, got {type(fn).__name__}"), quiet)
     for description, args in cases:
         expected = reference(*args)
-        try:
-            got = fn(*[a.clone() if isinstance(a, torch.Tensor) else a for a in args])
-        except NotImplementedError:
-            return _report(CheckResult(name, TODO, f"`{name}` still raises NotImplementedError: "
-                                                   "replace the `raise` line with your code."), quiet)
-        except Exception as exc:
-            return _report(CheckResult(name, FAIL, f"on case '{description}' your code raised "
-                                                   f"{type(exc).__name__}: {exc}"), quiet)
+        got, failed = call_learner(name, fn, [a.clone() if isinstance(a, torch.Tensor) else a for a in args],
+                                   case=description)
+        if failed is not None:
+            return _report(failed, quiet)
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             return _report(CheckResult(name, FAIL, f"on case '{description}': return a pair (output, weights), "
                                                    f"got {type(got).__name__}"), quiet)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from utils.checks import FAIL, PASS, TODO, CheckResult, _report, call_learner, explain_mismatch
+from utils.checks import FAIL, PASS, CheckResult, _report, call_learner, explain_mismatch
 from utils.efficiency import distillation_loss, quantize_int8_symmetric
 
 __all__ = ["check_distillation_loss", "check_quantize_int8"]

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.checks import FAIL, PASS, TODO, CheckResult, _report, check_threshold, explain_mismatch
+from utils.checks import FAIL, PASS, TODO, CheckResult, _report, call_learner, check_threshold, explain_mismatch
 from utils.pretrained import mean_pool
 
 __all__ = [
@@ -82,14 +82,9 @@ def check_mean_pool(fn: Callable, *, quiet: bool = False) -> CheckResult:
     cases = _pool_cases()
     for description, (h, m) in cases:
         expected = mean_pool(h, m)
-        try:
-            got = fn(h.clone(), m.clone())
-        except NotImplementedError:
-            return _report(CheckResult(name, TODO, f"`{name}` still raises NotImplementedError: "
-                                                   "replace the `raise` line with your code."), quiet)
-        except Exception as exc:
-            return _report(CheckResult(name, FAIL, f"on case '{description}' your code raised "
-                                                   f"{type(exc).__name__}: {exc}"), quiet)
+        got, failed = call_learner(name, fn, [h.clone(), m.clone()], case=description)
+        if failed is not None:
+            return _report(failed, quiet)
         msg = explain_mismatch(expected, got)
         if msg is None:
             continue
@@ -266,13 +261,9 @@ def check_train_step(fn: Callable, *, quiet: bool = False) -> CheckResult:
     if not callable(fn):
         return _report(CheckResult(name, FAIL, f"expected a function, got {type(fn).__name__}"), quiet)
     expected = _run_steps(train_step_reference)
-    try:
-        got = _run_steps(fn)
-    except NotImplementedError:
-        return _report(CheckResult(name, TODO, f"`{name}` still raises NotImplementedError: "
-                                               "replace the `raise` line with your code."), quiet)
-    except Exception as exc:
-        return _report(CheckResult(name, FAIL, f"your code raised {type(exc).__name__}: {exc}"), quiet)
+    got, failed = call_learner(name, _run_steps, [fn])
+    if failed is not None:
+        return _report(failed, quiet)
     if not all(isinstance(v, float) for v in got[0]):
         return _report(CheckResult(name, FAIL, "return the loss as a number: `return loss.item()` "
                                                f"(got {type(got[0][0]).__name__})"), quiet)

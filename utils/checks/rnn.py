@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from utils.checks import FAIL, PASS, TODO, CheckResult, _report, call_learner, explain_mismatch
+from utils.checks import FAIL, PASS, CheckResult, _report, call_learner, explain_mismatch
 from utils.rnn import CellWeights, gru_cell, run_gru
 
 __all__ = ["check_gru_cell", "check_gru_sequence", "gru_reference_step"]
