@@ -5,6 +5,7 @@ execute in place, and rewrite the stated CPU run times from measured durations.
     python tools/nbtools.py execute chapters/03_algorithms/02_cnn.ipynb   # run it, store outputs
     python tools/nbtools.py check   [paths...]                           # list convention problems
     python tools/nbtools.py runtimes durations.json                      # update "CPU run time" lines
+    python tools/nbtools.py tags    [paths...]                           # nbval comments -> cell tags
 
 Conventions (CONTRIBUTING.md): the first markdown cell has a title, "You will learn" and a
 "**CPU run time:**" line; the first code cell is the setup cell that installs the book's
@@ -24,6 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SETUP_TAG = "colab-setup"
 RUNTIME_RE = re.compile(r"\*\*CPU run time:\*\*[^\n]*")
 MAX_BYTES = 1_500_000
+# nbval reads these comments too, but a comment is what a reader of the book sees: the notebooks use
+# the equivalent cell tags instead (hidden in the HTML), and the conventions check enforces it.
+NBVAL_COMMENTS = {"NBVAL_CHECK_OUTPUT": "nbval-check-output", "NBVAL_IGNORE_OUTPUT": "nbval-ignore-output",
+                  "NBVAL_SKIP": "nbval-skip", "NBVAL_RAISES_EXCEPTION": "raises-exception"}
+_NBVAL_LINE = re.compile(r"^[ \t]*#[ \t]*(" + "|".join(NBVAL_COMMENTS) + r")[ \t]*$\n?", re.M)
 
 
 def repository_url() -> str:
@@ -59,6 +65,29 @@ def all_notebooks() -> list[Path]:
 
 def _is_setup(cell) -> bool:
     return cell.cell_type == "code" and SETUP_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def comments_to_tags(path: Path) -> bool:
+    """Replace nbval's comment markers (``# NBVAL_CHECK_OUTPUT``) by the equivalent cell tags.
+
+    Returns True if the file changed."""
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        found = [m.group(1) for m in _NBVAL_LINE.finditer(cell.source)]
+        if not found:
+            continue
+        cell.source = _NBVAL_LINE.sub("", cell.source).strip("\n")
+        tags = cell.metadata.setdefault("tags", [])
+        for name in found:
+            if NBVAL_COMMENTS[name] not in tags:
+                tags.append(NBVAL_COMMENTS[name])
+        changed = True
+    if changed:
+        nbformat.write(nb, path)
+    return changed
 
 
 def stamp(path: Path) -> bool:
@@ -121,6 +150,9 @@ def check(path: Path) -> list[str]:
         for out in c.get("outputs", []):
             if out.get("output_type") == "error":
                 problems.append(f"{rel}: cell {i} stores an error output ({out.get('ename')})")
+        if c.cell_type == "code" and _NBVAL_LINE.search(c.source):
+            problems.append(f"{rel}: cell {i} carries an nbval comment a reader would see; use the cell tag "
+                            "(python tools/nbtools.py tags)")
         if c.cell_type == "code" and "trust_remote_code=True" in c.source:
             problems.append(f"{rel}: cell {i} uses trust_remote_code=True")
         if c.cell_type == "code" and re.search(r"torch\.load\((?![^)]*weights_only=True)", c.source):
@@ -154,12 +186,16 @@ def main(argv: list[str]) -> int:
         return 2
     cmd, args = argv[0], argv[1:]
     paths = [Path(a).resolve() for a in args] if cmd != "runtimes" else []
-    if cmd in {"stamp", "check"} and not args:
+    if cmd in {"stamp", "check", "tags"} and not args:
         paths = all_notebooks()
     if cmd == "stamp":
         for p in paths:
             if stamp(p):
                 print(f"stamped {p.relative_to(ROOT)}")
+    elif cmd == "tags":
+        for p in paths:
+            if comments_to_tags(p):
+                print(f"tagged {p.relative_to(ROOT)}")
     elif cmd == "execute":
         for p in paths:
             print(f"executing {p.relative_to(ROOT)}", flush=True)
