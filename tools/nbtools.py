@@ -107,6 +107,18 @@ def stamp(path: Path) -> bool:
     return True
 
 
+def strip_volatile(nb) -> bool:
+    """Drop the per-cell execution timestamps nbclient records (``metadata.execution``): they change
+    on every run and would make every cell of a re-executed notebook differ in version control.
+    Returns True if anything was removed."""
+    changed = False
+    for cell in nb.cells:
+        if "execution" in cell.get("metadata", {}):
+            del cell.metadata["execution"]
+            changed = True
+    return changed
+
+
 def execute(path: Path, timeout: int = 900) -> None:
     """Execute ``path`` top to bottom in its own folder and store the outputs."""
     from nbclient import NotebookClient
@@ -114,6 +126,7 @@ def execute(path: Path, timeout: int = 900) -> None:
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
+    strip_volatile(nb)
     nbformat.write(nb, path)
 
 
