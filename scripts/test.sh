@@ -21,4 +21,4 @@ export HF_HUB_DISABLE_PROGRESS_BARS=1 PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=fa
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile \
   --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
-  --durations=15 tests chapters labs "$@"
+  --durations=15 tests chapters labs instructor "$@"

@@ -5,8 +5,11 @@ same test run, and `scripts/book.sh` executes them again when a reader builds th
 `-W -n` so that any Sphinx warning, including a broken cross-reference, fails. Then serves it on
 localhost and opens every page of the table of contents in headless Chromium to check that it
 loads without console errors, that equations render (MathJax, served from the book itself),
-that images load, that internal links resolve, and that the widgets' kernel-free fallbacks are
-visible. Screenshots of key pages go to test-artifacts/screenshots/.
+that images load, that internal links resolve, that each page shows every figure its notebook
+draws, and that no control is dead: ipywidgets controls (which need a kernel) must not be
+rendered at all, and every other visible control in a cell output (frame players, in-page
+explorers) is moved and must change something on the page. Screenshots of key pages go to
+test-artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from urllib.parse import unquote, urljoin, urlparse
 import pytest
 import yaml
 
+from book_figures import figures_drawn, figures_published
 from browser import ARTIFACTS, CHROMIUM_ARGS, ROOT, require_browser, serve_directory
 
 JB = Path(sys.executable).with_name("jupyter-book")
@@ -74,6 +78,72 @@ def test_assets_are_local_not_cdn(html_dir):
     assert (html_dir / "_static/html-manager/embed-amd.js").exists()
 
 
+def test_every_page_shows_the_figures_its_notebook_draws(html_dir):
+    short = []
+    for name in toc_files():
+        nb = ROOT / f"{name}.ipynb"
+        if nb.exists():
+            drawn, shown = figures_drawn(nb), figures_published(html_dir / f"{name}.html")
+            if shown < drawn:
+                short.append(f"{name}: {shown} figures published, the notebook draws {drawn}")
+    assert short == []
+
+
+# ipywidgets controls rendered from saved widget state: they need a kernel, so on a book page they
+# are dead. Progress bars, labels, HTML and layout boxes are not controls.
+DEAD_WIDGET_SELECTOR = ", ".join(f".jupyter-widgets.{c}" for c in (
+    "widget-slider", "widget-hslider", "widget-vslider", "widget-dropdown", "widget-select",
+    "widget-select-multiple", "widget-toggle-buttons", "widget-radio", "widget-checkbox", "widget-text",
+    "widget-textarea", "widget-button", "widget-toggle-button", "widget-inline-hbox.widget-play",
+    "widget-colorpicker", "widget-datepicker"))
+
+# Snapshot of a cell output: markup, form state and canvas pixels (an explorer may draw on a canvas).
+SNAPSHOT_JS = """el => {
+  const box = el.closest('.cell_output') || el.parentElement;
+  const forms = Array.from(box.querySelectorAll('input, select, textarea')).map(i => i.type === 'checkbox' ? i.checked : i.value);
+  const canvases = Array.from(box.querySelectorAll('canvas')).map(c => { try { return c.toDataURL().length + ':' + c.toDataURL().slice(-64); } catch (e) { return ''; } });
+  return box.innerHTML.length + '|' + box.innerText + '|' + box.innerHTML.replace(/value="[^"]*"/g, '') + '|' + canvases.join(',');
+}"""
+
+MOVE_JS = """el => {
+  const fire = t => el.dispatchEvent(new Event(t, {bubbles: true}));
+  const tag = el.tagName.toLowerCase(), type = (el.type || '').toLowerCase();
+  if (tag === 'select') { el.selectedIndex = (el.selectedIndex + 1) % el.options.length; fire('input'); fire('change'); return 'select'; }
+  if (type === 'range') {
+    const lo = parseFloat(el.min || 0), hi = parseFloat(el.max || 100), v = parseFloat(el.value);
+    el.value = (v === hi) ? lo : hi; fire('input'); fire('change'); return 'range';
+  }
+  if (type === 'checkbox' || type === 'radio' || tag === 'button' || type === 'button' || type === 'submit') { el.click(); return 'click'; }
+  if (type === 'number') { el.value = String((parseFloat(el.value) || 0) + 1); fire('input'); fire('change'); return 'number'; }
+  el.value = (el.value || '') + ' 1'; fire('input'); fire('change');
+  el.dispatchEvent(new KeyboardEvent('keyup', {bubbles: true, key: '1'}));
+  return 'text';
+}"""
+
+
+def check_controls(page, name: str) -> list[str]:
+    """Move every visible control in the page's cell outputs; each must change its output."""
+    problems = []
+    dead = page.locator(DEAD_WIDGET_SELECTOR)
+    if dead.count():
+        problems.append(f"{name}: {dead.count()} ipywidgets control(s) rendered without a kernel (dead in the book)")
+    controls = page.query_selector_all("article .cell_output input, article .cell_output select, "
+                                       "article .cell_output textarea, article .cell_output button")
+    for i, el in enumerate(controls):
+        if not el.is_visible() or el.is_disabled():
+            continue
+        before = el.evaluate(SNAPSHOT_JS)
+        kind = el.evaluate(MOVE_JS)
+        page.wait_for_timeout(120)
+        after = el.evaluate(SNAPSHOT_JS)
+        if kind == "click" and el.evaluate("el => el.classList.contains('play')"):
+            el.click()  # stop a frame player again
+        if after == before:
+            label = el.evaluate("el => el.getAttribute('aria-label') || el.name || el.id || el.className || el.tagName")
+            problems.append(f"{name}: control {i} ({kind}, {label}) changed nothing on the page")
+    return problems
+
+
 def test_pages_in_a_real_browser(html_dir):
     require_browser()
     from playwright.sync_api import sync_playwright
@@ -102,11 +172,6 @@ def test_pages_in_a_real_browser(html_dir):
                     page.wait_for_selector("mjx-container", state="attached", timeout=30000)
                 except Exception:
                     problems.append(f"{name}: equations did not render (no mjx-container)")
-            if "application/vnd.jupyter.widget-state+json" in html and "application/vnd.jupyter.widget-view+json" in html:
-                try:
-                    page.wait_for_selector(".jupyter-widgets", state="attached", timeout=15000)
-                except Exception:
-                    problems.append(f"{name}: embedded widget state did not render any widget")
             try:  # let late images and widget scripts finish; on a busy machine this may never go quiet
                 page.wait_for_load_state("networkidle", timeout=30_000)
             except Exception:
@@ -117,6 +182,10 @@ def test_pages_in_a_real_browser(html_dir):
             for player in page.query_selector_all(".lmho-frame-player"):
                 if not player.is_visible() or not player.query_selector("img").is_visible():
                     problems.append(f"{name}: a widget fallback (frame player) is not visible")
+            for fallback in page.query_selector_all(".lmho-widget-fallback"):
+                if not fallback.is_visible():
+                    problems.append(f"{name}: a widget's static counterpart is not visible")
+            problems += check_controls(page, name)
             for href in page.evaluate("Array.from(document.querySelectorAll('article a[href]')).map(a => a.getAttribute('href'))"):
                 target = urlparse(urljoin(url, href))
                 if target.scheme not in ("http", "") or not target.netloc.startswith("127.0.0.1") or not target.path:

@@ -1,5 +1,6 @@
 """The authoring tools: notebook conventions for every notebook, lab generation."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,27 @@ NOTEBOOKS = nbtools.all_notebooks()
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_notebook_follows_conventions(path):
     assert nbtools.check(path) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_stated_run_time_is_the_measured_one(path):
+    """Each "CPU run time" is within 50 % of the suite's recorded duration (tools/notebook_durations.json,
+    written by `python tools/nbtools.py runtimes` from a suite run's test-artifacts/notebook_durations.json)."""
+    measured = json.loads(nbtools.DURATIONS.read_text())
+    assert nbtools.runtime_problems(path, measured) == []
+
+
+def test_runtime_statements_parse_and_compare(tmp_path):
+    assert nbtools._pretty(42.4) == "42 s" and nbtools._pretty(150) == "2.5 min"
+    assert nbtools.measured_key("labs/03_gru_from_scratch.ipynb") == "labs/solutions/03_gru_from_scratch.ipynb"
+    nb = NOTEBOOKS[0]
+    stated = nbtools.stated_seconds(nb)
+    key = nb.relative_to(ROOT).as_posix()
+    assert stated is not None
+    assert nbtools.runtime_problems(nb, {key: stated}) == []
+    assert nbtools.runtime_problems(nb, {key: stated * 1.4}) == []
+    assert "measured" in nbtools.runtime_problems(nb, {key: stated * 2.1})[0]
+    assert "no measured run time" in nbtools.runtime_problems(nb, {})[0]
 
 
 def test_every_notebook_is_in_the_table_of_contents():

@@ -6,6 +6,7 @@ execute in place, and rewrite the stated CPU run times from measured durations.
     python tools/nbtools.py check   [paths...]                           # list convention problems
     python tools/nbtools.py runtimes durations.json                      # update "CPU run time" lines
     python tools/nbtools.py tags    [paths...]                           # nbval comments -> cell tags
+    python tools/nbtools.py figures [paths...]                           # figures lacking alt/caption/hide-input
 
 Conventions (CONTRIBUTING.md): the first markdown cell has a title, "You will learn" and a
 "**CPU run time:**" line; the first code cell is the setup cell that installs the book's
@@ -107,6 +108,42 @@ def stamp(path: Path) -> bool:
     return True
 
 
+# A line of pure plotting code (matplotlib calls, styling, layout); a cell made mostly of them is
+# folded in the book (tag ``hide-input``), while code that teaches stays visible.
+_PLOT_LINE = re.compile(
+    r"^\s*(plt\.|fig\b|axes?\b|ax\d*\b|ax\w*\[|for ax\w* in|cbar\b|im\s*=|.*\.(plot|set_\w+|legend|imshow|scatter|bar|"
+    r"barh|hist|fill_between|axhline|axvline|text|annotate|colorbar|tight_layout|suptitle|subplots|contourf?|"
+    r"errorbar|semilogy|loglog|grid|axis|tick_params|invert_yaxis|matshow|step|stem|pie)\()")
+PLOT_FRACTION = 0.5
+
+
+def figure_outputs(cell) -> int:
+    """How many image outputs a code cell stores."""
+    return sum(1 for o in cell.get("outputs", []) if any(m.startswith("image/") for m in o.get("data", {})))
+
+
+def plotting_fraction(source: str) -> float:
+    """Share of a cell's code lines (comments and blanks aside) that only draw."""
+    lines = [ln for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    return sum(1 for ln in lines if _PLOT_LINE.match(ln)) / len(lines) if lines else 0.0
+
+
+def figure_problems(cell, where: str) -> list[str]:
+    """A figure cell needs alt text and a caption (myst-nb cell metadata), and is folded when it is
+    mostly plotting code."""
+    if cell.cell_type != "code" or not figure_outputs(cell):
+        return []
+    meta = cell.metadata.get("mystnb", {})
+    problems = []
+    if not str(meta.get("image", {}).get("alt", "")).strip():
+        problems.append(f"{where}: a figure without alt text (metadata mystnb.image.alt)")
+    if not str(meta.get("figure", {}).get("caption", "")).strip():
+        problems.append(f"{where}: a figure without a caption (metadata mystnb.figure.caption)")
+    if plotting_fraction(cell.source) >= PLOT_FRACTION and "hide-input" not in cell.metadata.get("tags", []):
+        problems.append(f"{where}: plotting code a reader need not read: tag the cell hide-input")
+    return problems
+
+
 def strip_volatile(nb) -> bool:
     """Drop the per-cell execution timestamps nbclient records (``metadata.execution``): they change
     on every run and would make every cell of a re-executed notebook differ in version control.
@@ -163,6 +200,8 @@ def check(path: Path) -> list[str]:
         for out in c.get("outputs", []):
             if out.get("output_type") == "error":
                 problems.append(f"{rel}: cell {i} stores an error output ({out.get('ename')})")
+        if "execution" in c.get("metadata", {}):
+            problems.append(f"{rel}: cell {i} stores execution timestamps (python tools/nbtools.py execute strips them)")
         if c.cell_type == "code" and _NBVAL_LINE.search(c.source):
             problems.append(f"{rel}: cell {i} carries an nbval comment a reader would see; use the cell tag "
                             "(python tools/nbtools.py tags)")
@@ -173,17 +212,65 @@ def check(path: Path) -> list[str]:
     return problems
 
 
+DURATIONS = ROOT / "tools" / "notebook_durations.json"
+RUNTIME_TOLERANCE = 0.5  # a stated run time may be off the measured one by at most 50 %
+_STATED_RE = re.compile(r"\*\*CPU run time:\*\*\s*about\s+([\d.]+)\s*(s|min)\b")
+
+
+def measured_key(rel: str) -> str:
+    """The notebook whose measured duration a statement is held to: a learner lab states the run
+    time of its instructor copy (what a learner who completes it will wait)."""
+    if rel.startswith("labs/") and "/solutions/" not in rel:
+        return "labs/solutions/" + rel.split("/", 1)[1]
+    return rel
+
+
+def stated_seconds(path: Path) -> float | None:
+    """The "**CPU run time:** about N s|min" a notebook states, in seconds (None if absent)."""
+    nb = nbformat.read(path, as_version=4)
+    md = next((c for c in nb.cells if c.cell_type == "markdown"), None)
+    m = _STATED_RE.search(md.source) if md else None
+    if not m:
+        return None
+    return float(m.group(1)) * (60 if m.group(2) == "min" else 1)
+
+
+def runtime_problems(path: Path, measured: dict[str, float]) -> list[str]:
+    """A problem when ``path`` states a run time more than 50 % off its recorded measurement."""
+    rel = path.relative_to(ROOT).as_posix()
+    key = measured_key(rel)
+    if key not in measured:
+        return [f"{rel}: no measured run time in tools/notebook_durations.json (run the suite, then "
+                "python tools/nbtools.py runtimes test-artifacts/notebook_durations.json)"]
+    stated, real = stated_seconds(path), measured[key]
+    if stated is None:
+        return [f"{rel}: states no 'CPU run time: about N s' line"]
+    if abs(stated - real) > RUNTIME_TOLERANCE * real:
+        return [f"{rel}: states about {stated:.0f} s but the suite measured {real:.0f} s "
+                "(python tools/nbtools.py runtimes test-artifacts/notebook_durations.json)"]
+    return []
+
+
+def _pretty(seconds: float) -> str:
+    return f"{max(1, round(seconds))} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
 def update_runtimes(durations: dict[str, float]) -> list[str]:
-    """Rewrite each notebook's "**CPU run time:**" line from measured seconds per notebook path."""
+    """Record measured seconds per notebook path in ``tools/notebook_durations.json`` and rewrite
+    each notebook's "**CPU run time:**" line from them (learner labs from their instructor copy)."""
+    record = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    record.update({k: round(v, 1) for k, v in durations.items() if (ROOT / k).exists()})
+    record = {k: v for k, v in sorted(record.items()) if (ROOT / k).exists()}
+    DURATIONS.write_text(json.dumps(record, indent=1) + "\n")
     changed = []
-    for rel, seconds in sorted(durations.items()):
-        path = ROOT / rel
-        if not path.exists():
+    for path in all_notebooks():
+        rel = path.relative_to(ROOT).as_posix()
+        seconds = record.get(measured_key(rel))
+        if seconds is None:
             continue
         nb = nbformat.read(path, as_version=4)
         md = next(c for c in nb.cells if c.cell_type == "markdown")
-        pretty = f"{round(seconds)} s" if seconds < 90 else f"{seconds / 60:.1f} min"
-        line = (f"**CPU run time:** about {pretty} on a 2-core CPU "
+        line = (f"**CPU run time:** about {_pretty(seconds)} on a 2-core CPU "
                 "(measured top to bottom by the test suite; a laptop is usually faster).")
         new = RUNTIME_RE.sub(line, md.source, count=1)
         if new != md.source:
@@ -199,12 +286,18 @@ def main(argv: list[str]) -> int:
         return 2
     cmd, args = argv[0], argv[1:]
     paths = [Path(a).resolve() for a in args] if cmd != "runtimes" else []
-    if cmd in {"stamp", "check", "tags"} and not args:
+    if cmd in {"stamp", "check", "tags", "figures"} and not args:
         paths = all_notebooks()
     if cmd == "stamp":
         for p in paths:
             if stamp(p):
                 print(f"stamped {p.relative_to(ROOT)}")
+    elif cmd == "figures":
+        for p in paths:
+            nb = nbformat.read(p, as_version=4)
+            for i, c in enumerate(nb.cells):
+                for msg in figure_problems(c, f"{p.relative_to(ROOT)}:{i}"):
+                    print(msg)
     elif cmd == "tags":
         for p in paths:
             if comments_to_tags(p):
@@ -218,7 +311,7 @@ def main(argv: list[str]) -> int:
         print("\n".join(problems) or f"{len(paths)} notebooks follow the conventions")
         return 1 if problems else 0
     elif cmd == "runtimes":
-        durations = json.loads(Path(args[0]).read_text())
+        durations = json.loads(Path(args[0] if args else ROOT / "test-artifacts" / "notebook_durations.json").read_text())
         print("\n".join(update_runtimes(durations)) or "no change")
     else:
         print(__doc__)

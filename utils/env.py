@@ -101,13 +101,35 @@ def set_online(online: bool) -> None:
         os.environ[var] = "0" if online else "1"
 
 
+def _use_retina_figures() -> bool:
+    """In a Jupyter kernel, emit inline figures as 2x PNG ("retina"): the published book and
+    JupyterLab show them at their normal size, sharp on high-resolution screens. Returns False
+    outside a kernel (plain Python, unit tests), where there is nothing to do."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None or "IPKernelApp" not in getattr(shell, "config", {}):
+        return False
+    try:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return False
+    set_matplotlib_formats("retina")
+    return True
+
+
 def setup_notebook(seed: int = 0, *, style: bool = True, quiet_hub: bool = True) -> torch.device:
     """One call at the top of every notebook.
 
     Seeds everything, applies the offline switch (offline unless ``LMHO_ONLINE=1``),
-    silences the hub's download progress bars, applies the book's plotting style and
-    returns the device to use.
+    silences the hub's download progress bars, applies the book's plotting style (with
+    figures sharp on high-resolution screens) and returns the device to use.
     """
+    for name, value in (("style", style), ("quiet_hub", quiet_hub)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
     seed_everything(seed)
     set_online(is_online())
     if quiet_hub:
@@ -116,4 +138,5 @@ def setup_notebook(seed: int = 0, *, style: bool = True, quiet_hub: bool = True)
         from utils.plotting import use_book_style
 
         use_book_style()
+        _use_retina_figures()
     return get_device()
