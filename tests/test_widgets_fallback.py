@@ -58,3 +58,24 @@ def test_book_prefers_the_counterpart_over_the_widget_view():
 
     html = base_render_priority()["html"] | {m: p for (b, m), p in overrides.items() if b == "html"}
     assert html["text/html"] < html["application/vnd.jupyter.widget-view+json"] < html["text/plain"]
+
+
+@pytest.mark.parametrize("builder, phrase", [
+    ("utils.widgets.optim:make_optimizer_race_widget", "paths of SGD, momentum and Adam"),
+    ("utils.widgets.cost:make_cost_widget", "The presets"),
+])
+def test_builders_display_their_kernel_free_counterpart(monkeypatch, builder, phrase):
+    import importlib
+
+    import IPython.display
+
+    from utils.widgets.fallback import LiveWithFallback
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))
+    module, name = builder.split(":")
+    ui = getattr(importlib.import_module(module), name)()
+    [obj] = shown
+    assert isinstance(obj, LiveWithFallback) and obj.widget is ui
+    bundle = obj._repr_mimebundle_()
+    assert phrase in bundle["text/html"] and LIVE_NOTE in bundle["text/html"]

@@ -48,3 +48,18 @@ def test_widget_reacts_and_reports_bad_prompts(model):
     text.value = "xyz"  # characters outside the vocabulary: a message, not an exception
     assert ui.update() < 5.0
     plt.close("all")
+
+
+def test_widget_displays_its_kernel_free_counterpart(model, monkeypatch):
+    import IPython.display
+
+    from utils.widgets.fallback import LIVE_NOTE, LiveWithFallback
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))
+    ui = make_sampling_widget(model, VOCAB.encode, VOCAB.decode, VOCAB.chars, block_size=8, prompt="abc")
+    [obj] = shown
+    html = obj._repr_mimebundle_()["text/html"]
+    assert isinstance(obj, LiveWithFallback) and obj.widget is ui
+    assert html.count("<img") == 1 and "<pre" in html and "abc" in html and LIVE_NOTE in html
+    plt.close("all")

@@ -133,5 +133,10 @@ def make_cost_widget(*, show: bool = True):
     if show:
         from IPython.display import display
 
-        display(ui)
+        from utils.widgets.fallback import live_with_fallback
+
+        default = format_estimate(estimate_cost(**DEFAULTS))
+        display(live_with_fallback(ui, f"<p><b>Default settings</b> (1B parameters, 20B tokens, 64 A100 at "
+                                       f"40 % MFU, $2 per GPU-hour):</p>{default}<p><b>The presets:</b></p>"
+                                       f"{preset_table()}"))
     return ui

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 
-__all__ = ["LIVE_NOTE", "LiveWithFallback", "live_with_fallback"]
+__all__ = ["LIVE_NOTE", "LiveWithFallback", "figure_html", "live_with_fallback"]
 
 LIVE_NOTE = ("Live in JupyterLab, VS Code or Colab (run the notebook and move the controls); "
              "pre-rendered here with the default settings.")
@@ -41,6 +41,18 @@ def _figure_png(fig: plt.Figure, dpi: int) -> tuple[str, int, int]:
     h, w = imread(buf).shape[:2]
     scale = fig.dpi / dpi if fig.dpi else 1.0  # shown at the figure's own size: sharp on 2x screens
     return base64.b64encode(buf.getvalue()).decode("ascii"), round(w * scale), round(h * scale)
+
+
+def figure_html(fig: plt.Figure, alt: str, *, dpi: int = 180) -> str:
+    """An ``<img>`` holding ``fig`` as an inline PNG rendered at ``dpi`` (and closed), shown at the
+    figure's own size, with ``alt`` text."""
+    if not isinstance(fig, plt.Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    if not isinstance(alt, str) or not alt.strip():
+        raise ValueError(f"alt must be a non-empty string describing the figure, got {alt!r}")
+    data, w, h = _figure_png(fig, dpi)
+    return (f'<img src="data:image/png;base64,{data}" width="{w}" height="{h}" '
+            f'alt="{html.escape(alt)}" style="max-width:100%;height:auto">')
 
 
 class LiveWithFallback:
@@ -69,7 +81,8 @@ class LiveWithFallback:
 
 
 def live_with_fallback(widget: object, fallback: plt.Figure | Sequence[plt.Figure] | str, *,
-                       alt: str | Sequence[str], note: str = LIVE_NOTE, dpi: int = 180) -> LiveWithFallback:
+                       alt: str | Sequence[str] | None = None, note: str = LIVE_NOTE,
+                       dpi: int = 180) -> LiveWithFallback:
     """Pair a live ``widget`` with its kernel-free counterpart for the published book.
 
     Args:
@@ -78,7 +91,7 @@ def live_with_fallback(widget: object, fallback: plt.Figure | Sequence[plt.Figur
             ready HTML. Figures are rendered at ``dpi`` (sharp on high-resolution screens) and
             closed, so they do not also appear as ordinary cell outputs.
         alt: alt text, one string or one per figure: what the figure shows, for readers who
-            cannot see it.
+            cannot see it (required with figures; ready HTML carries its own).
         note: the one-line note under the counterpart.
 
     Returns:
@@ -93,15 +106,10 @@ def live_with_fallback(widget: object, fallback: plt.Figure | Sequence[plt.Figur
                 else list(fallback) if isinstance(fallback, (list, tuple)) else [])
         if not figs or not all(isinstance(f, plt.Figure) for f in figs):
             raise TypeError("fallback must be a matplotlib Figure, a non-empty list of Figures, or an HTML string")
-        alts = [alt] * len(figs) if isinstance(alt, str) else list(alt)
+        alts = [alt] * len(figs) if isinstance(alt, str) else list(alt or [])
         if len(alts) != len(figs) or not all(isinstance(a, str) and a.strip() for a in alts):
             raise ValueError(f"alt must be a non-empty string or one per figure ({len(figs)}), got {alt!r}")
-        imgs = []
-        for fig, text in zip(figs, alts):
-            data, w, h = _figure_png(fig, dpi)
-            imgs.append(f'<img src="data:image/png;base64,{data}" width="{w}" height="{h}" '
-                        f'alt="{html.escape(text)}" style="max-width:100%;height:auto">')
-        body = "".join(imgs)
+        body = "".join(figure_html(fig, text, dpi=dpi) for fig, text in zip(figs, alts))
     markup = (f'<div class="lmho-widget-fallback">{body}'
               f'<p class="lmho-widget-note" style="font-size:0.85em;color:#555;margin:4px 0 0">'
               f'{html.escape(note)}</p></div>')

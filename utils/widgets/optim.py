@@ -9,8 +9,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from utils.optim import SURFACES, RaceResult, race
+from utils.widgets.fallback import live_with_fallback
 
-__all__ = ["OPTIMIZER_COLORS", "plot_race", "make_optimizer_race_widget"]
+__all__ = ["OPTIMIZER_COLORS", "plot_race", "make_optimizer_race_widget", "default_race_figure"]
 
 OPTIMIZER_COLORS = {"SGD": "C0", "momentum": "C1", "RMSprop": "C2", "Adam": "C3"}
 
@@ -86,5 +87,17 @@ def make_optimizer_race_widget():
                                            beta2=beta2, noise=noise, steps=steps, x0=x0, y0=y0))
     ui = w.VBox([w.HBox([surface, chosen, w.VBox([x0, y0])]), w.HBox([lr, momentum, noise]),
                  w.HBox([beta1, beta2, steps]), errors, view])
-    display(ui)
+    display(live_with_fallback(ui, default_race_figure(), alt=DEFAULT_RACE_ALT))
     return ui
+
+
+DEFAULT_RACE_ALT = ("Contour plot of the convex bowl with the paths of SGD, momentum and Adam from the same "
+                    "start point (learning rate 0.02, 100 steps), and their losses per step on a log scale.")
+
+
+def default_race_figure() -> plt.Figure:
+    """The race the widget opens with (its default controls), drawn as a figure: the widget's
+    kernel-free counterpart in the published book."""
+    name = next(iter(SURFACES))
+    cfg = {n: {"lr": 0.02, "momentum": 0.9, "betas": (0.9, 0.999)} for n in ("SGD", "momentum", "Adam")}
+    return plot_race(race(name, cfg, steps=100, start=SURFACES[name].start, noise=0.0))

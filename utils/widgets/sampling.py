@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from utils.sampling import Filtered, filter_distribution, generate
+from utils.widgets.fallback import figure_html, live_with_fallback
 
 __all__ = ["SamplingSettings", "next_token_distribution", "plot_next_token", "sample_text", "make_sampling_widget"]
 
@@ -110,5 +111,20 @@ def make_sampling_widget(model, encode: Callable[[str], list[int]], decode: Call
     ui = w.VBox([w.HBox([text, seed]), w.HBox([temperature, top_k, top_p]), plot_out, text_out])
     ui.update = update
     update()
-    display(ui)
+    display(live_with_fallback(ui, _default_view(model, encode, decode, tokens, prompt, block_size)))
     return ui
+
+
+def _default_view(model, encode, decode, tokens, prompt: str, block_size: int) -> str:
+    """The widget's opening state as static HTML (its counterpart in the published book): the
+    next-token distribution at temperature 1 with no filter, and the seeded sample."""
+    import html
+
+    settings = SamplingSettings(1.0, None, 1.0)
+    dist = next_token_distribution(model, encode(prompt), block_size, settings)
+    ax = plot_next_token(dist, tokens)
+    img = figure_html(ax.figure, f"Bar chart of the most likely next characters after the prompt {prompt!r} "
+                                 "at temperature 1 with no top-k or top-p filter.")
+    text = sample_text(model, encode, decode, prompt, settings, block_size=block_size, seed=0)
+    return f'{img}<pre style="white-space:pre-wrap">{html.escape(text)}</pre>'
+
