@@ -15,7 +15,9 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 LMHO_ONLINE=0
-export HF_HUB_DISABLE_PROGRESS_BARS=1 PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=false
+# The same offline settings as scripts/book.sh (README, "Offline and online"); nothing else that would
+# make a notebook behave differently from the way a reader runs it (no MPLBACKEND, no hash seed).
+export HF_HUB_DISABLE_PROGRESS_BARS=1 TOKENIZERS_PARALLELISM=false
 # Two workers (the machine has 2 cores); --dist loadfile keeps every notebook on one kernel.
 # Each worker's torch uses one thread so the two do not fight over the cores.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
