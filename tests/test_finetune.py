@@ -110,6 +110,31 @@ def test_full_fine_tuning_changes_the_encoder_and_fits_a_tiny_set(tokenizer):
         ft.train_classifier(model, tokenizer, TEXTS, LABELS, TEXTS)
 
 
+@pytest.mark.parametrize("freeze", [True, False])
+def test_restore_best_puts_back_the_epoch_of_lowest_validation_loss(tokenizer, freeze):
+    # validation labels are the training labels swapped: the better the model fits the training set, the
+    # worse its validation loss, so the best epoch is an early one and the last epoch is not the best
+    flipped = [1 - y for y in LABELS]
+    model = tiny_classifier()
+    hist = ft.train_classifier(model, tokenizer, TEXTS, LABELS, TEXTS, flipped, freeze_encoder=freeze, epochs=8,
+                               lr=3e-2 if freeze else 3e-3, head_lr=1e-2, batch_size=4, progress=False,
+                               restore_best=True)
+    best = hist.val_loss.index(min(hist.val_loss))
+    assert best < hist.epochs - 1 and hist.val_loss[-1] > hist.val_loss[best]  # a real selection happened
+    loss, acc = ft.evaluate(model, tokenizer, TEXTS, flipped)
+    assert loss == pytest.approx(hist.val_loss[best], rel=1e-4) and acc == pytest.approx(hist.val_acc[best])
+    with pytest.raises(ValueError, match="restore_best=True selects on the validation loss"):
+        ft.train_classifier(model, tokenizer, TEXTS, LABELS, restore_best=True, progress=False)
+
+
+def test_without_restore_best_the_last_epoch_stays(tokenizer):
+    model = tiny_classifier()
+    hist = ft.train_classifier(model, tokenizer, TEXTS, LABELS, TEXTS, [1 - y for y in LABELS], freeze_encoder=True,
+                               epochs=8, lr=3e-2, batch_size=4, progress=False)
+    assert ft.evaluate(model, tokenizer, TEXTS, [1 - y for y in LABELS])[0] == pytest.approx(hist.val_loss[-1],
+                                                                                              rel=1e-4)
+
+
 def test_training_is_repeatable(tokenizer):
     runs = [ft.train_classifier(tiny_classifier(), tokenizer, TEXTS, LABELS, freeze_encoder=False, epochs=2,
                                 lr=1e-3, batch_size=4, seed=3, progress=False).train_loss for _ in range(2)]

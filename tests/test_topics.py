@@ -3,6 +3,8 @@ import importlib.util
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from utils import topics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,3 +67,36 @@ def test_handwritten_extra_is_marked_and_labelled():
     with (ROOT / "utils" / "resources" / "topics" / "handwritten_extra.csv").open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert rows and all(r["label"] in topics.TOPICS for r in rows)
+
+
+def test_validation_split_is_carved_from_train_stratified_and_leaves_test_alone():
+    tr_x, tr_y, te_x, te_y, names = topics.load_topic_dataset()
+    s = topics.load_topic_splits()
+    assert (len(s.train_texts), len(s.val_texts), len(s.test_texts)) == (89, 22, 46)
+    assert (s.test_texts, s.test_labels, s.label_names) == (te_x, te_y, names)  # the test set does not move
+    assert sorted(zip(s.train_texts + s.val_texts, s.train_labels + s.val_labels)) == sorted(zip(tr_x, tr_y))
+    assert not set(s.train_texts) & set(s.val_texts)
+    train, val = Counter(tr_y), Counter(s.val_labels)
+    for k in range(len(names)):
+        assert val[k] == round(topics.VAL_FRACTION * train[k]) >= 1  # every topic in every split
+    order = {t: i for i, t in enumerate(tr_x)}
+    assert [order[t] for t in s.val_texts] == sorted(order[t] for t in s.val_texts)  # file order kept
+
+
+def test_validation_split_is_deterministic_and_depends_on_the_seed():
+    a, b, c = topics.load_topic_splits(), topics.load_topic_splits(seed=0), topics.load_topic_splits(seed=1)
+    assert a == b and a.val_texts != c.val_texts
+    assert len(topics.load_topic_splits(val_fraction=0.5).val_texts) == 54  # 14 + 12 + 10 + 8 + 10: round half to even
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(val_fraction=0.0), ValueError, "val_fraction must be a number in \\(0, 1\\)"),
+    (dict(val_fraction=1.5), ValueError, "val_fraction must be a number in \\(0, 1\\)"),
+    (dict(val_fraction="0.2"), ValueError, "val_fraction"),
+    (dict(val_fraction=0.01), ValueError, "at least one in each split"),
+    (dict(val_fraction=0.99), ValueError, "at least one in each split"),
+    (dict(seed=1.5), TypeError, "seed must be an int"),
+])
+def test_validation_split_rejects_bad_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        topics.load_topic_splits(**kwargs)

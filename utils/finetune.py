@@ -210,11 +210,29 @@ def _encode(model: EncoderClassifier, batches: TextBatches, device: torch.device
     return torch.cat(hidden), torch.cat(masks), torch.cat(labels)
 
 
+class _BestWeights:
+    """A :func:`utils.training.fit` callback that keeps a copy of ``module``'s weights whenever the
+    validation loss reaches a new minimum, and :meth:`restore` puts the best copy back."""
+
+    def __init__(self, module: nn.Module, active: bool) -> None:
+        self.module, self.active = module, active
+        self.loss, self.state = math.inf, None
+
+    def __call__(self, epoch: int, history: History) -> None:
+        if self.active and history.val_loss and history.val_loss[-1] < self.loss:
+            self.loss = history.val_loss[-1]
+            self.state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+
+    def restore(self) -> None:
+        if self.state is not None:
+            self.module.load_state_dict(self.state)
+
+
 def train_classifier(model: EncoderClassifier, tokenizer, train_texts: Sequence[str], train_labels: Sequence[int],
                      val_texts: Sequence[str] | None = None, val_labels: Sequence[int] | None = None, *,
                      freeze_encoder: bool = False, epochs: int = 3, lr: float = 5e-5, head_lr: float | None = None,
                      weight_decay: float = 0.01, batch_size: int = 16, max_length: int = 64, seed: int = 0,
-                     device: torch.device | str | None = None, progress: bool = True,
+                     device: torch.device | str | None = None, progress: bool = True, restore_best: bool = False,
                      callbacks: Sequence[Callable[[int, History], object]] = ()) -> History:
     """Train ``model`` with AdamW and return the per-epoch :class:`History` (losses, accuracies).
 
@@ -226,12 +244,19 @@ def train_classifier(model: EncoderClassifier, tokenizer, train_texts: Sequence[
         head_lr: learning rate of the head during full fine-tuning (defaults to ``lr``); a
             freshly initialised head learns faster with a larger one.
         val_texts, val_labels: evaluated after every epoch (``History.val_loss``/``val_acc``).
+            Use a validation set here, never the test set.
         seed: seeds the shuffling and dropout, so a run is repeatable.
+        restore_best: select on the validation set: after the last epoch, put back the weights of
+            the epoch with the lowest validation loss (the first such epoch,
+            ``history.val_loss.index(min(history.val_loss)) + 1``), as early stopping with restore
+            does (``load_best_model_at_end`` of the ``transformers`` Trainer). Needs validation data.
     """
     if not isinstance(model, EncoderClassifier):
         raise TypeError(f"model must be an EncoderClassifier, got {type(model).__name__}")
     if (val_texts is None) != (val_labels is None):
         raise ValueError("give both val_texts and val_labels, or neither")
+    if restore_best and val_texts is None:
+        raise ValueError("restore_best=True selects on the validation loss: give val_texts and val_labels")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     torch.manual_seed(seed)  # dropout in the head (and in the encoder when it is fine-tuned)
@@ -245,8 +270,11 @@ def train_classifier(model: EncoderClassifier, tokenizer, train_texts: Sequence[
         train = cached(train_texts, train_labels, True)
         val = None if val_texts is None else cached(val_texts, val_labels, False)
         optimizer = torch.optim.AdamW(model.head.parameters(), lr=lr, weight_decay=weight_decay)
-        return fit(_HeadOnCache(model.head), train, val, epochs=epochs, optimizer=optimizer, device=device,
-                   progress=progress, callbacks=callbacks)
+        best = _BestWeights(model.head, restore_best)
+        history = fit(_HeadOnCache(model.head), train, val, epochs=epochs, optimizer=optimizer, device=device,
+                      progress=progress, callbacks=[best, *callbacks])
+        best.restore()
+        return history
     model.freeze_encoder(False)
     train = TextBatches(train_texts, train_labels, tokenizer, batch_size=batch_size, shuffle=True, seed=seed,
                         max_length=max_length)
@@ -255,8 +283,11 @@ def train_classifier(model: EncoderClassifier, tokenizer, train_texts: Sequence[
     optimizer = torch.optim.AdamW([{"params": model.encoder.parameters(), "lr": lr},
                                    {"params": model.head.parameters(), "lr": head_lr or lr}],
                                   weight_decay=weight_decay)
-    return fit(model, train, val, epochs=epochs, optimizer=optimizer, device=device, progress=progress,
-               callbacks=callbacks)
+    best = _BestWeights(model, restore_best)
+    history = fit(model, train, val, epochs=epochs, optimizer=optimizer, device=device, progress=progress,
+                  callbacks=[best, *callbacks])
+    best.restore()
+    return history
 
 
 @torch.no_grad()

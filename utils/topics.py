@@ -7,17 +7,25 @@ hand-written sentences about CNNs (that part of the glossary is too small to mak
 ``tools/make_topic_dataset.py`` builds ``resources/topics/topic_sentences.csv`` (columns
 ``text,label,split,source``) with a fixed stratified train/test split; the file is frozen,
 ships with the package and works offline.
+
+:func:`load_topic_splits` adds a **validation** set, carved from the training sentences
+(stratified, seeded), so that choices such as the number of epochs or the learning rate are
+made on it and the test set is used once, at the end.
 """
 
 from __future__ import annotations
 
 import csv
+import random
+from dataclasses import dataclass
 from importlib import resources
 
-__all__ = ["TOPICS", "TOPIC_COLUMNS", "load_topic_dataset", "load_topic_rows"]
+__all__ = ["TOPICS", "TOPIC_COLUMNS", "VAL_FRACTION", "TopicSplits", "load_topic_dataset", "load_topic_rows",
+           "load_topic_splits"]
 
 TOPICS = ("foundations", "training", "cnn", "attention-transformers", "applications")
 TOPIC_COLUMNS = ["text", "label", "split", "source"]
+VAL_FRACTION = 0.2  # of each topic's training sentences, held out for validation by load_topic_splits
 
 
 def load_topic_rows() -> list[dict[str, str]]:
@@ -58,3 +66,50 @@ def load_topic_dataset() -> tuple[list[str], list[int], list[str], list[int], li
         texts.append(row["text"])
         labels.append(TOPICS.index(row["label"]))
     return train_texts, train_labels, test_texts, test_labels, list(TOPICS)
+
+
+@dataclass(frozen=True)
+class TopicSplits:
+    """Train, validation and test sentences with integer labels (indices into ``label_names``)."""
+
+    train_texts: list[str]
+    train_labels: list[int]
+    val_texts: list[str]
+    val_labels: list[int]
+    test_texts: list[str]
+    test_labels: list[int]
+    label_names: list[str]
+
+
+def load_topic_splits(val_fraction: float = VAL_FRACTION, seed: int = 0) -> TopicSplits:
+    """Train / validation / test: the fixed test set of :func:`load_topic_dataset` (46 sentences)
+    and its 111 training sentences split again into training and validation.
+
+    The validation split is stratified and deterministic, in the way the test split was made:
+    for each topic, its training sentences are sorted by text, shuffled by ``random.Random(seed)``,
+    and the first ``round(val_fraction * n)`` go to validation. With the defaults that is 89
+    training and 22 validation sentences. Within each split, sentences keep their file order.
+
+    Raises ``ValueError`` for a ``val_fraction`` outside (0, 1) or one that would leave a topic
+    without training or validation sentences, and ``TypeError`` for a non-integer ``seed``.
+    """
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be a number in (0, 1), got {val_fraction!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    rows = load_topic_rows()
+    val_texts: set[str] = set()
+    for topic in TOPICS:
+        group = sorted(r["text"] for r in rows if r["split"] == "train" and r["label"] == topic)
+        random.Random(seed).shuffle(group)
+        n_val = round(val_fraction * len(group))
+        if not 0 < n_val < len(group):
+            raise ValueError(f"val_fraction={val_fraction} puts {n_val} of the {len(group)} training sentences of "
+                             f"topic {topic!r} in validation; each topic needs at least one in each split")
+        val_texts.update(group[:n_val])
+    parts: dict[str, tuple[list[str], list[int]]] = {"train": ([], []), "val": ([], []), "test": ([], [])}
+    for row in rows:
+        name = "test" if row["split"] == "test" else ("val" if row["text"] in val_texts else "train")
+        parts[name][0].append(row["text"])
+        parts[name][1].append(TOPICS.index(row["label"]))
+    return TopicSplits(*parts["train"], *parts["val"], *parts["test"], list(TOPICS))
