@@ -64,6 +64,66 @@ def all_notebooks() -> list[Path]:
     return out
 
 
+ANSWERS = ROOT / "instructor" / "exercises"
+_EXERCISES_HEAD = re.compile(r"^#+\s*Exercises", re.M)
+_ANSWER_HEAD = re.compile(r"^##\s*Exercise\s+(\d+)\b", re.M)
+
+
+def answer_notebooks() -> list[Path]:
+    """The worked answers to chapter exercises: ``instructor/exercises/<part>/<chapter>.ipynb``."""
+    return sorted(p for p in ANSWERS.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def answers_path(chapter: Path) -> Path:
+    """Where the worked answers of a chapter notebook live (instructor build only)."""
+    return ANSWERS / chapter.relative_to(ROOT / "chapters")
+
+
+def exercise_count(chapter: Path) -> int:
+    """Number of exercises (numbered items) in a chapter's final Exercises section."""
+    nb = nbformat.read(chapter, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "markdown" and _EXERCISES_HEAD.search(c.source)]
+    if not cells:
+        return 0
+    text = cells[-1].source[_EXERCISES_HEAD.search(cells[-1].source).start():]
+    return len(re.findall(r"^\d+\.\s", text, re.M))
+
+
+def check_answers(path: Path) -> list[str]:
+    """Conventions of an answers notebook: a '# Solutions: ...' title, the setup cell, one
+    '## Exercise k' heading per exercise of its chapter (k = 1..N, in order), stored outputs."""
+    rel = path.relative_to(ROOT).as_posix()
+    problems = []
+    if path.stat().st_size > MAX_BYTES:
+        problems.append(f"{rel}: {path.stat().st_size / 1e6:.1f} MB, stored outputs too large")
+    chapter = ROOT / "chapters" / path.relative_to(ANSWERS)
+    if not chapter.exists():
+        return problems + [f"{rel}: no chapter notebook {chapter.relative_to(ROOT)} to answer"]
+    nb = nbformat.read(path, as_version=4)
+    md = [c for c in nb.cells if c.cell_type == "markdown"]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if not md or not md[0].source.lstrip().startswith("# Solutions"):
+        problems.append(f"{rel}: the first markdown cell must start with '# Solutions: <chapter title>'")
+    if not code or not _is_setup(code[0]):
+        problems.append(f"{rel}: the first code cell must be the setup cell (python tools/nbtools.py stamp)")
+    elif code[0].source != setup_cell_source():
+        problems.append(f"{rel}: the setup cell is stale (python tools/nbtools.py stamp)")
+    found = [int(n) for c in md for n in _ANSWER_HEAD.findall(c.source)]
+    wanted = list(range(1, exercise_count(chapter) + 1))
+    if found != wanted:
+        problems.append(f"{rel}: answers headed {found}, but the chapter has exercises {wanted}")
+    for i, c in enumerate(nb.cells):
+        if c.cell_type == "code" and c.execution_count is None and i > 0:
+            problems.append(f"{rel}: cell {i} stored without outputs (python tools/nbtools.py execute)")
+            break
+        for out in c.get("outputs", []):
+            if out.get("output_type") == "error":
+                problems.append(f"{rel}: cell {i} stores an error output ({out.get('ename')})")
+        if "execution" in c.get("metadata", {}):
+            problems.append(f"{rel}: cell {i} stores execution timestamps (python tools/nbtools.py execute strips them)")
+    return problems
+
+
 def _is_setup(cell) -> bool:
     return cell.cell_type == "code" and SETUP_TAG in cell.get("metadata", {}).get("tags", [])
 
@@ -170,6 +230,8 @@ def execute(path: Path, timeout: int = 900) -> None:
 def check(path: Path) -> list[str]:
     """Problems with ``path`` against the conventions (empty list when it follows them)."""
     rel = path.relative_to(ROOT).as_posix() if path.is_absolute() else str(path)
+    if path.resolve().is_relative_to(ANSWERS):
+        return check_answers(path.resolve())
     problems = []
     if path.stat().st_size > MAX_BYTES:
         problems.append(f"{rel}: {path.stat().st_size / 1e6:.1f} MB, stored outputs too large")
