@@ -36,6 +36,44 @@ def test_digits_bad_input(kwargs, exc, word):
         data.digits_loaders(batch_size=0)
 
 
+def test_digits_validation_split_leaves_test_unchanged():
+    plain = data.load_digits_split()
+    split = data.load_digits_split(val_size=data.DIGITS_VAL_SIZE)
+    assert not plain.has_val and split.has_val
+    assert split.X_train.shape == (1000, 1, 8, 8) and split.X_val.shape == (347, 1, 8, 8)
+    assert split.y_val.dtype == torch.int64 and split.X_val.dtype == torch.float32
+    # the test set is the same with or without a validation set
+    assert torch.equal(split.X_test, plain.X_test) and torch.equal(split.y_test, plain.y_test)
+    # validation + training = the old training set, with no image in both
+    rows = lambda X: {tuple(r) for r in X.flatten(1).mul(16).round().int().tolist()}
+    assert len(split.X_train) + len(split.X_val) == len(plain.X_train)
+    assert torch.equal(torch.sort(torch.cat([split.y_train, split.y_val])).values, torch.sort(plain.y_train).values)
+    assert rows(split.X_train) | rows(split.X_val) == rows(plain.X_train)
+    counts = torch.bincount(split.y_val, minlength=10)
+    assert counts.min() >= 33 and counts.max() <= 36  # stratified
+    Xtr, ytr, Xva, yva, Xte, yte = split.flat(with_val=True)
+    assert Xtr.shape == (1000, 64) and Xva.shape == (347, 64) and Xte.shape == (450, 64)
+    assert len(split.flat()) == 4  # the old unpacking still works
+    with pytest.raises(ValueError, match="val_size"):
+        plain.flat(with_val=True)
+
+
+def test_digits_loaders_with_validation():
+    loaders = data.digits_loaders(batch_size=32, flat=True, val_size=data.DIGITS_VAL_SIZE)
+    assert len(loaders) == 3
+    train, val, test = loaders
+    assert sum(len(b[1]) for b in train) == 1000
+    assert sum(len(b[1]) for b in val) == 347 and sum(len(b[1]) for b in test) == 450
+    assert next(iter(val))[0].shape[1:] == (64,)
+    assert len(data.digits_loaders(batch_size=32)) == 2  # unchanged without val_size
+
+
+@pytest.mark.parametrize("val_size, exc", [(5, ValueError), (1340, ValueError), (20.0, TypeError), (-1, ValueError)])
+def test_digits_bad_val_size(val_size, exc):
+    with pytest.raises(exc, match="val_size"):
+        data.load_digits_split(val_size=val_size)
+
+
 @pytest.mark.parametrize("task", ["copy", "reverse", "sort"])
 def test_token_tasks(task):
     X, y = data.make_sequence_task(task, 50, 7, vocab_size=5, seed=3)

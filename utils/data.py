@@ -4,6 +4,13 @@ Everything here is made locally: the digits ship inside scikit-learn (1,797 imag
 8x8 pixels, values 0..16), and the sequence tasks are generated from a seed. Nothing is
 downloaded. Used from chapter 2 on.
 
+**The digits' three splits.** The test set is fixed: 450 images (25 %), the same in every
+chapter. Chapters that choose anything (a number of epochs, a regularisation strength, a
+model) pass ``val_size=DIGITS_VAL_SIZE`` and hold out 347 of the remaining 1,347 images as
+a validation set, leaving 1,000 for training: they choose on the validation set and look at
+the test set once, at the end. Without ``val_size`` the functions return the plain
+train/test split (1,347 / 450) that earlier code expects.
+
 Shapes: N samples, T sequence length, V vocabulary size.
 """
 
@@ -16,6 +23,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 __all__ = [
+    "DIGITS_TEST_SIZE",
+    "DIGITS_VAL_SIZE",
     "DigitsSplit",
     "load_digits_split",
     "digits_loaders",
@@ -25,72 +34,124 @@ __all__ = [
 ]
 
 DIGITS_TEST_SIZE = 450  # fixed test split used by every chapter (25 % of 1,797)
+DIGITS_VAL_SIZE = 347  # validation images held out of the 1,347 training images: 1,000 / 347 / 450
 
 
 @dataclass(frozen=True)
 class DigitsSplit:
-    """The fixed train/test split of the digits.
+    """The fixed split of the digits: train/test, or train/validation/test.
 
     Attributes:
         X_train: ``(N_train, 1, 8, 8)`` float32 in [0, 1] (pixel value / 16).
         y_train: ``(N_train,)`` int64 labels 0..9.
         X_test: ``(N_test, 1, 8, 8)`` float32.
         y_test: ``(N_test,)`` int64.
+        X_val: ``(N_val, 1, 8, 8)`` float32, or ``None`` when the split was made without
+            ``val_size``.
+        y_val: ``(N_val,)`` int64, or ``None``.
     """
 
     X_train: torch.Tensor
     y_train: torch.Tensor
     X_test: torch.Tensor
     y_test: torch.Tensor
+    X_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
 
-    def flat(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The same split with images flattened to ``(N, 64)``."""
-        return (self.X_train.flatten(1), self.y_train, self.X_test.flatten(1), self.y_test)
+    @property
+    def has_val(self) -> bool:
+        """Whether this split holds a validation set."""
+        return self.X_val is not None
+
+    def flat(self, *, with_val: bool = False) -> tuple[torch.Tensor, ...]:
+        """The same split with images flattened to ``(N, 64)``.
+
+        Returns ``(X_train, y_train, X_test, y_test)``, or with ``with_val=True``
+        ``(X_train, y_train, X_val, y_val, X_test, y_test)``.
+        """
+        if not with_val:
+            return (self.X_train.flatten(1), self.y_train, self.X_test.flatten(1), self.y_test)
+        if not self.has_val:
+            raise ValueError("with_val=True needs a split made with val_size > 0, "
+                             "e.g. load_digits_split(val_size=DIGITS_VAL_SIZE)")
+        return (self.X_train.flatten(1), self.y_train, self.X_val.flatten(1), self.y_val,
+                self.X_test.flatten(1), self.y_test)
 
 
-def load_digits_split(test_size: int = DIGITS_TEST_SIZE, seed: int = 0) -> DigitsSplit:
+def _check_size(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high} images, got {value}")
+    return int(value)
+
+
+def load_digits_split(test_size: int = DIGITS_TEST_SIZE, seed: int = 0, *, val_size: int = 0) -> DigitsSplit:
     """Load scikit-learn's bundled digits as tensors with a fixed, stratified split.
 
     Args:
         test_size: number of test images, between 10 and 1,787 (default 450).
         seed: the split's random state; keep the default to compare with the book.
+        val_size: number of validation images held out of the training images (stratified),
+            0 (default: no validation set, the train/test split of earlier chapters) or
+            between 10 and the number that leaves 10 training images. The test set does not depend on it:
+            ``val_size`` only moves images from training to validation.
+            ``DIGITS_VAL_SIZE`` (347) gives the book's 1,000 / 347 / 450 split.
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    if isinstance(test_size, bool) or not isinstance(test_size, (int, np.integer)):
-        raise TypeError(f"test_size must be an int, got {type(test_size).__name__}")
-    if not 10 <= test_size <= 1787:
-        raise ValueError(f"test_size must be between 10 and 1787 images, got {test_size}")
+    test_size = _check_size("test_size", test_size, 10, 1787)
+    if val_size != 0:  # stratified: at least one image per class in each part
+        val_size = _check_size("val_size", val_size, 10, 1797 - test_size - 10)
     digits = load_digits()
     X = digits.images.astype(np.float32) / 16.0  # (1797, 8, 8) in [0, 1]
     y = digits.target.astype(np.int64)
     X_tr, X_te, y_tr, y_te = train_test_split(
-        X, y, test_size=int(test_size), random_state=seed, stratify=y
+        X, y, test_size=test_size, random_state=seed, stratify=y
     )
     as_img = lambda a: torch.from_numpy(a).unsqueeze(1)  # (N, 8, 8) -> (N, 1, 8, 8)
-    return DigitsSplit(as_img(X_tr), torch.from_numpy(y_tr), as_img(X_te), torch.from_numpy(y_te))
+    if val_size == 0:
+        return DigitsSplit(as_img(X_tr), torch.from_numpy(y_tr), as_img(X_te), torch.from_numpy(y_te))
+    X_tr, X_va, y_tr, y_va = train_test_split(
+        X_tr, y_tr, test_size=val_size, random_state=seed, stratify=y_tr
+    )
+    return DigitsSplit(as_img(X_tr), torch.from_numpy(y_tr), as_img(X_te), torch.from_numpy(y_te),
+                       as_img(X_va), torch.from_numpy(y_va))
 
 
 def digits_loaders(
-    batch_size: int = 64, *, flat: bool = False, seed: int = 0, test_size: int = DIGITS_TEST_SIZE
-) -> tuple[DataLoader, DataLoader]:
-    """Train and test ``DataLoader`` s over the fixed digits split.
+    batch_size: int = 64,
+    *,
+    flat: bool = False,
+    seed: int = 0,
+    test_size: int = DIGITS_TEST_SIZE,
+    val_size: int = 0,
+) -> tuple[DataLoader, ...]:
+    """``DataLoader`` s over the fixed digits split: ``(train, test)``, or with ``val_size``
+    ``(train, val, test)``.
 
     Args:
-        batch_size: positive batch size of the training loader (the test loader uses 512).
+        batch_size: positive batch size of the training loader (validation and test use 512).
         flat: give ``(B, 64)`` vectors instead of ``(B, 1, 8, 8)`` images.
         seed: seeds the split and the shuffling order of the training loader.
+        test_size: number of test images (default 450).
+        val_size: number of validation images held out of the training images; 0 (default)
+            returns the two loaders ``(train, test)`` of earlier code, a positive number the
+            three loaders ``(train, val, test)``. ``DIGITS_VAL_SIZE`` is the book's choice.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    split = load_digits_split(test_size=test_size, seed=seed)
-    X_tr, y_tr, X_te, y_te = split.flat() if flat else (
-        split.X_train, split.y_train, split.X_test, split.y_test)
+    split = load_digits_split(test_size=test_size, seed=seed, val_size=val_size)
+    shape = (lambda a: a.flatten(1)) if flat else (lambda a: a)  # (N, 64) or (N, 1, 8, 8)
     gen = torch.Generator().manual_seed(seed)
-    train = DataLoader(TensorDataset(X_tr, y_tr), batch_size=batch_size, shuffle=True, generator=gen)
-    test = DataLoader(TensorDataset(X_te, y_te), batch_size=512, shuffle=False)
-    return train, test
+    train = DataLoader(TensorDataset(shape(split.X_train), split.y_train), batch_size=batch_size,
+                       shuffle=True, generator=gen)
+    test = DataLoader(TensorDataset(shape(split.X_test), split.y_test), batch_size=512, shuffle=False)
+    if not split.has_val:
+        return train, test
+    val = DataLoader(TensorDataset(shape(split.X_val), split.y_val), batch_size=512, shuffle=False)
+    return train, val, test
 
 
 # ----------------------------------------------------------------------------------------

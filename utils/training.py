@@ -3,10 +3,17 @@
 Explained in chapter 2 (training a small MLP on the digits) and used by every later
 chapter. :func:`fit` returns a :class:`History`; progress bars (``tqdm.auto``) and live
 plots attach through ``callbacks``.
+
+Model selection happens on the *validation* loader, never on the test set: ``fit`` records
+the validation metrics after every epoch, and with ``restore_best=True`` it hands back the
+weights of the epoch with the best validation metric (``monitor``), optionally stopping
+after ``patience`` epochs without improvement (early stopping). Evaluate on the test set
+once, afterwards, with :func:`evaluate`.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-__all__ = ["History", "accuracy", "evaluate", "train_epoch", "fit"]
+__all__ = ["History", "accuracy", "calibration_bins", "expected_calibration_error", "evaluate", "train_epoch", "fit"]
 
 
 @dataclass
@@ -39,6 +46,13 @@ class History:
             raise ValueError(f"metric must be a recorded History field, got {metric!r}")
         return max(values) if metric.endswith("acc") else min(values)
 
+    def best_epoch(self, metric: str = "val_loss") -> int:
+        """The epoch (1-based, as on the curves' x-axis) with the best value of ``metric``;
+        the first one when several tie."""
+        values = getattr(self, metric, None)
+        best = self.best(metric)
+        return values.index(best) + 1  # type: ignore[union-attr]
+
     def as_dict(self) -> dict[str, list[float]]:
         return {k: list(v) for k, v in self.__dict__.items()}
 
@@ -51,6 +65,44 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
         raise ValueError(
             f"targets must have shape ({logits.shape[0]},) to match logits, got {tuple(targets.shape)}")
     return (logits.argmax(dim=1) == targets).float().mean().item()
+
+
+def calibration_bins(
+    logits: torch.Tensor, targets: torch.Tensor, bins: int = 10
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The data of a reliability diagram: predictions grouped by confidence.
+
+    The confidence of a row of ``logits`` ``(N, num_classes)`` is its largest softmax
+    probability; rows fall into ``bins`` equal-width bins ``(0, 1/bins], ..., ((bins-1)/bins, 1]``.
+
+    Returns:
+        ``(confidence, accuracy, count)``, each ``(bins,)``: the mean confidence and the
+        fraction of correct predictions in each bin (``nan`` for an empty bin) and the number
+        of rows in it. A calibrated model has accuracy close to confidence in every bin.
+    """
+    accuracy(logits, targets)  # checks the shapes
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins <= 0:
+        raise ValueError(f"bins must be a positive int, got {bins!r}")
+    probs = logits.detach().double().softmax(dim=1)  # (N, num_classes)
+    conf, pred = probs.max(dim=1)  # (N,), (N,)
+    correct = (pred == targets).double()  # (N,)
+    index = (torch.ceil(conf * bins).long() - 1).clamp(0, bins - 1)  # bin of each row, (N,)
+    count = torch.bincount(index, minlength=bins)  # (bins,)
+    total = count.clamp(min=1).double()
+    mean_conf = torch.bincount(index, weights=conf, minlength=bins) / total
+    mean_acc = torch.bincount(index, weights=correct, minlength=bins) / total
+    empty = count == 0
+    mean_conf[empty], mean_acc[empty] = float("nan"), float("nan")
+    return mean_conf, mean_acc, count
+
+
+def expected_calibration_error(logits: torch.Tensor, targets: torch.Tensor, bins: int = 10) -> float:
+    """Expected calibration error (Guo et al., 2017): the gap between accuracy and confidence,
+    averaged over the :func:`calibration_bins` with weights ``count / N``. 0 is perfect; a model
+    that says 90 % and is right 70 % of the time has 0.2."""
+    conf, acc, count = calibration_bins(logits, targets, bins)
+    used = count > 0
+    return float((count[used].double() / count.sum() * (acc[used] - conf[used]).abs()).sum())
 
 
 def _check_loader(name: str, loader: object) -> None:
@@ -139,6 +191,9 @@ def fit(
     scheduler: object | None = None,
     callbacks: Sequence[Callable[[int, History], object]] = (),
     progress: bool = True,
+    restore_best: bool = False,
+    monitor: str = "val_loss",
+    patience: int | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_loader`` and return a :class:`History`.
 
@@ -156,6 +211,12 @@ def fit(
         callbacks: functions ``callback(epoch, history)`` called after each epoch
             (live plots, early logging). A callback returning ``True`` stops training.
         progress: draw a ``tqdm.auto`` bar over all batches.
+        restore_best: at the end, load the weights of the epoch with the best ``monitor``
+            value (needs ``val_loader``); ``history.best_epoch(monitor)`` says which epoch.
+        monitor: ``"val_loss"`` (lower is better, the default) or ``"val_acc"`` (higher is
+            better) for ``restore_best`` and ``patience``.
+        patience: stop when ``monitor`` has not improved for this many epochs (early
+            stopping; needs ``val_loader``). ``None`` trains all ``epochs``.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
@@ -164,11 +225,21 @@ def fit(
     _check_loader("train_loader", train_loader)
     if val_loader is not None:
         _check_loader("val_loader", val_loader)
+    if monitor not in ("val_loss", "val_acc"):
+        raise ValueError(f"monitor must be 'val_loss' or 'val_acc', got {monitor!r}")
+    if monitor == "val_acc" and not classification:
+        raise ValueError("monitor='val_acc' needs classification=True (regression records no accuracy)")
+    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience <= 0):
+        raise ValueError(f"patience must be None or a positive int, got {patience!r}")
+    if (restore_best or patience is not None) and val_loader is None:
+        raise ValueError("restore_best and patience select on the validation set: pass val_loader")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     history = History()
+    higher_is_better = monitor == "val_acc"
+    best_value, best_state, since_best = -math.inf if higher_is_better else math.inf, None, 0
 
     bar = None
     if progress:
@@ -195,10 +266,22 @@ def fit(
                 history.val_loss.append(va_loss)
                 history.val_acc.append(va_acc)
             history.seconds.append(time.perf_counter() - start)
+            stop_early = False
+            if val_loader is not None and (restore_best or patience is not None):
+                value = getattr(history, monitor)[-1]
+                if value > best_value if higher_is_better else value < best_value:
+                    best_value, since_best = value, 0
+                    if restore_best:  # a copy of the weights, not a view that training changes
+                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    since_best += 1
+                    stop_early = patience is not None and since_best >= patience
             stops = [cb(epoch, history) is True for cb in callbacks]  # run every callback
-            if any(stops):
+            if any(stops) or stop_early:
                 break
     finally:
         if bar is not None:
             bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
     return history
