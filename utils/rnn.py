@@ -6,17 +6,19 @@ gradients); ours return their gates so that a learner can look at them.
 
 Shapes: B batch, T time steps, I input features, H hidden units.
 
-**GRU convention.** The book writes the GRU as Cho et al. (2014):
+**GRU convention.** The book writes the GRU as Chung et al. (2014) do:
 
     z_t = sigmoid(W_z x_t + U_z h_{t-1} + b_z)             update gate
     r_t = sigmoid(W_r x_t + U_r h_{t-1} + b_r)             reset gate
     h~_t = tanh(W_h x_t + r_t * (U_h h_{t-1} + b_hn) + b_in)  candidate
     h_t = (1 - z_t) * h_{t-1} + z_t * h~_t
 
-PyTorch writes ``h_t = (1 - z) * n + z * h_{t-1}``: the same model with z replaced by 1 - z.
+PyTorch (like Cho et al., 2014, eq. 7, and d2l) writes ``h_t = (1 - z) * n + z * h_{t-1}``: the same
+model with z replaced by 1 - z.
 Since sigmoid(-a) = 1 - sigmoid(a), :func:`gru_weights_from_torch` negates the z rows of
 PyTorch's weights and biases, and the two then agree exactly. (Like PyTorch, the reset gate
-multiplies ``U_h h_{t-1} + b_hn``, bias included; Cho et al. apply it before U_h.) PyTorch stacks
+multiplies ``U_h h_{t-1} + b_hn``, bias included ("reset after"); the published equations of Cho et al.
+and of Chung et al. apply it before U_h, a different function, not a reparametrisation.) PyTorch stacks
 the GRU's rows as [r, z, n] and the LSTM's as [i, f, g, o].
 """
 
