@@ -46,6 +46,7 @@ __all__ = [
     "Case",
     "explain_mismatch",
     "describe",
+    "as_tensor",
     "run_cases",
     "check_threshold",
     "attempt",
