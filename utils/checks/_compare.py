@@ -131,10 +131,16 @@ def _shape_note(e_shape: tuple[int, ...], g_shape: tuple[int, ...]) -> str:
     return ""
 
 
-def _tensor_mismatch(e_t: torch.Tensor, got: Any, atol: float, rtol: float, what: str) -> str | None:
+def _tensor_mismatch(e_t: torch.Tensor, got: Any, atol: float, rtol: float, what: str,
+                     numpy_ok: bool = False) -> str | None:
     if got is None:
         return (f"{what}: expected a tensor of shape {fmt_shape(e_t.shape)}, got None "
                 "(is a `return` missing?)")
+    if isinstance(got, np.ndarray) and numpy_ok:
+        converted = as_tensor(got)
+        if converted is None:
+            return f"{what}: expected a numeric array of shape {fmt_shape(e_t.shape)}, got {describe(got)}"
+        got = converted
     if isinstance(got, np.ndarray):
         return (f"{what}: expected a torch.Tensor of shape {fmt_shape(e_t.shape)}, got {describe(got)}: "
                 "stay in torch (or convert back with torch.from_numpy)")
@@ -210,7 +216,7 @@ def _explain(expected: Any, got: Any, atol: float, rtol: float, what: str) -> st
         return None
     e_t = as_tensor(expected)
     if e_t is not None:
-        return _tensor_mismatch(e_t, got, atol, rtol, what)
+        return _tensor_mismatch(e_t, got, atol, rtol, what, numpy_ok=isinstance(expected, np.ndarray))
     if _is_number(expected):
         return _number_mismatch(float(expected), got, atol, rtol, what)
     try:

@@ -118,7 +118,7 @@ def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 def _is_stub(exc: NotImplementedError) -> bool:
     """A learner's ``raise NotImplementedError`` (a blank), not one raised inside torch for a dtype."""
-    text = str(exc)
+    text = _short(exc, 2000)
     if "not implemented for" in text:  # torch: "'addmm' not implemented for 'Half'"
         return False
     frames = traceback.extract_tb(exc.__traceback__)
@@ -174,7 +174,7 @@ _HINTS: list[tuple[tuple[str, ...], str]] = [
 
 def exception_hint(exc: BaseException) -> str:
     """A hint naming the likely cause of a learner's exception, or ``""`` for an unknown one."""
-    text = f"{type(exc).__name__}: {exc}"
+    text = f"{type(exc).__name__}: {_short(exc, 2000)}"
     for patterns, hint in _HINTS:
         if any(p in text for p in patterns):
             return hint
@@ -182,7 +182,11 @@ def exception_hint(exc: BaseException) -> str:
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    try:
+        text = str(exc).strip()
+    except Exception:  # an exception whose __str__ fails
+        return "(its message could not be printed)"
+    text = text.splitlines()[0] if text else ""
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 

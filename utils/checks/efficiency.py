@@ -249,18 +249,22 @@ def _accuracy_problem(acc: float, ref: dict[str, float]) -> str | None:
             f"{acc:.4g}")
 
 
-@guarded("size_and_accuracy")
 def check_size_and_accuracy(fn: Callable, models: nn.Module | Sequence[nn.Module], loader, *,
                             quiet: bool = False) -> CheckResult:
     """Check ``fn(model) -> (bytes, accuracy)`` on each of ``models`` against an independent
     measurement: ``model_size_bytes(model)`` and the accuracy of ``utils.training.evaluate`` on
-    ``loader`` (the test set the learner's function uses)."""
+    ``loader`` (the test set the learner's function uses). Bad ``models`` raise ``TypeError``."""
+    models = [models] if isinstance(models, nn.Module) else list(models) if isinstance(models, (list, tuple)) else None
+    if not models or not all(isinstance(m, nn.Module) for m in models):
+        raise TypeError(f"models must be an nn.Module or a list of them, got {describe(models)}")
+    return _check_size_and_accuracy(fn, models, loader, quiet=quiet)
+
+
+@guarded("size_and_accuracy")
+def _check_size_and_accuracy(fn: Callable, models: list[nn.Module], loader, *, quiet: bool = False) -> CheckResult:
     name = "size_and_accuracy"
     if not callable(fn):
         return _report(CheckResult(name, FAIL, f"expected a function, got {describe(fn)}"), quiet)
-    models = [models] if isinstance(models, nn.Module) else list(models)
-    if not models or not all(isinstance(m, nn.Module) for m in models):
-        raise TypeError(f"models must be an nn.Module or a list of them, got {describe(models)}")
     for i, model in enumerate(models):
         ref = _reference_measures(model, loader)
         label = f"model {i + 1} of {len(models)} ({type(model).__name__}, {int(ref['bytes'])} bytes)"

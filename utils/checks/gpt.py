@@ -30,7 +30,7 @@ from torch import nn
 from utils.checks import (FAIL, PASS, CheckResult, _report, call_learner, describe, explain_mismatch, guarded,
                           try_mistakes)
 from utils.checks._train import StepSpec, check_train_step_spec
-from utils.checks._validate import tensor_arg
+from utils.checks._validate import int_arg, number_arg, tensor_arg
 from utils.sampling import filter_distribution
 
 __all__ = ["check_filter_logits", "check_generate_text", "check_train_step", "filter_reference"]
@@ -39,6 +39,15 @@ __all__ = ["check_filter_logits", "check_generate_text", "check_train_step", "fi
 def filter_reference(logits, temperature=1.0, top_k=None, top_p=None):
     """The reference answer: probabilities ``(..., V)`` after temperature, top-k and top-p."""
     tensor_arg("logits", logits, floating=True, shape="(..., V)")
+    if logits.ndim == 0:
+        raise ValueError("logits must have a vocabulary axis, shape (..., V), got a 0-d tensor")
+    number_arg("temperature", temperature, positive=True)
+    if top_k is not None:
+        int_arg("top_k", top_k, minimum=1)
+    if top_p is not None:
+        number_arg("top_p", top_p, low=0.0, high=1.0)
+        if top_p == 0:
+            raise ValueError("top_p must be in (0, 1], got 0")
     return filter_distribution(logits, temperature=temperature, top_k=top_k, top_p=top_p).after
 
 
@@ -268,6 +277,10 @@ def _structure_verdict(name: str, fn: Callable) -> CheckResult | None:
     if msg is not None:
         if torch.equal(out[:, 2], idx[:, 1]):
             msg = "the next token must come from the logits at the LAST position, logits[:, -1, :]"
+        else:  # the loop is right but the tokens are not: the sampling says why
+            sampling = _sampling_verdict(name, fn)
+            if sampling is not None:
+                return sampling
         return CheckResult(name, FAIL, lead + msg)
     return None
 

@@ -97,7 +97,7 @@ def _cell_verdict(name: str, desc: str, args: tuple, got) -> CheckResult | None:
     if missing:
         return CheckResult(name, FAIL, f"on case '{desc}': the gates dict lacks {missing}")
     if explain_mismatch(expected_gates["r"], gates["z"]) is None and \
-            explain_mismatch(expected_gates["z"], gates["r"]) is None:
+            explain_mismatch(expected_gates["z"], gates["r"]) is None and explain_mismatch(expected_h, h_new) is None:
         return CheckResult(name, FAIL, f"on case '{desc}': the gates dict has 'z' and 'r' swapped: gates['z'] must "
                                        "be the update gate (rows H:2H), gates['r'] the reset gate (rows 0:H)")
     for key in ("r", "z", "candidate"):  # the first quantity that differs names the bug
@@ -171,7 +171,7 @@ def _loop(X, W_ih, W_hh, b_ih, b_hh, h0=None, *, detach=False, carry=True, use_h
         h = new.detach() if detach else new
     if reverse:
         outs = outs[::-1]
-    return torch.stack(outs, dim=1), h
+    return torch.stack(outs, dim=1), new
 
 
 _SEQ_MISTAKES = [
@@ -235,7 +235,7 @@ def check_gru_sequence(fn: Callable, *, quiet: bool = False) -> CheckResult:
         detached = explain_gradients(lambda *a: _loop(*a, detach=True), _reference_sequence, args, wrt=range(6),
                                      arg_names=_SEQ_ARGS)
         same = all(explain_mismatch(detached.grads[k], report.grads.get(k), atol=1e-7, rtol=1e-5) is None
-                   for k in detached.grads if detached.grads[k] is not None)
+                   for k in _SEQ_ARGS[:5])  # h0 aside: detached before or after the first step
         why = ("the values are right, but the state is detached between steps (h.detach(), h.data or a "
                "torch.no_grad() step): no gradient flows back through time, so the network cannot learn from "
                "earlier inputs") if same else report.message
