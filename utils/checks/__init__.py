@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from utils.checks._compare import as_tensor, describe, explain_mismatch, fmt_shape
+from utils.checks._compare import as_tensor, describe, explain_mismatch, fmt_shape, to_float
 from utils.checks._core import (FAIL, PASS, TODO, Case, CheckResult, StrictCheckFailure, _report, attempt,
                                 call_learner, changed_arguments, exception_hint, guarded, is_strict, lenient, set_strict,
                                 stub_verdict)
@@ -47,6 +47,7 @@ __all__ = [
     "explain_mismatch",
     "describe",
     "as_tensor",
+    "to_float",
     "run_cases",
     "check_threshold",
     "attempt",
@@ -167,14 +168,7 @@ def check_threshold(value: Any, threshold: float, *, name: str, higher_is_better
     def run(quiet: bool = False) -> CheckResult:
         if value is None:
             return _report(CheckResult(name, TODO, "no value yet: run your training cell first."), quiet)
-        v = None
-        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
-            v = float(value)
-        else:
-            t = as_tensor(value)
-            if t is not None and t.numel() == 1 and not t.is_complex() and t.dtype != torch.bool \
-                    and t.device.type != "meta":
-                v = float(t.detach().cpu().reshape(()).item())
+        v = to_float(value)
         if v is None:
             return _report(CheckResult(name, FAIL, f"expected one number, got {describe(value)}"), quiet)
         if math.isnan(v):

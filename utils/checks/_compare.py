@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["describe", "explain_mismatch", "as_tensor", "fmt_shape", "fmt_pair"]
+__all__ = ["describe", "explain_mismatch", "as_tensor", "to_float", "fmt_shape", "fmt_pair"]
 
 
 def fmt_shape(shape: Sequence[int]) -> str:
@@ -68,6 +68,22 @@ def as_tensor(x: Any) -> torch.Tensor | None:
     return None
 
 
+def to_float(value: Any) -> float | None:
+    """``value`` as a Python float when it is one real number (a Python or NumPy number, or a
+    one-element real tensor or array with data), else ``None``. Never raises."""
+    try:
+        if isinstance(value, (bool, np.bool_)):
+            return None
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            return float(value)
+        t = as_tensor(value)
+        if t is None or t.numel() != 1 or t.is_complex() or t.dtype == torch.bool or t.device.type == "meta":
+            return None
+        return float(t.detach().cpu().reshape(()).item())
+    except (OverflowError, ValueError, TypeError, RuntimeError):
+        return None
+
+
 def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
 
@@ -84,14 +100,14 @@ def fmt_pair(expected: float, got: float) -> tuple[str, str]:
 def _number_mismatch(expected: float, got: Any, atol: float, rtol: float, what: str) -> str | None:
     if isinstance(got, (torch.Tensor, np.ndarray)):
         t = as_tensor(got)
+        if t is not None and t.device.type == "meta":
+            return f"{what}: expected a number, got a tensor with no data (device 'meta')"
         if t is None or t.numel() != 1 or t.is_complex():
             return f"{what}: expected one number, got {describe(got)}"
-        if t.device.type == "meta":
-            return f"{what}: expected a number, got a tensor with no data (device 'meta')"
-        got = t.detach().cpu().reshape(()).item()
-    if isinstance(got, bool) or not (_is_number(got)):
+    g = to_float(got)
+    if g is None:
         return f"{what}: expected a number, got {describe(got)}"
-    g, e = float(got), float(expected)
+    e = float(expected)
     if math.isnan(g) and not math.isnan(e):
         return f"{what}: expected {e:.6g}, got NaN"
     if math.isnan(g) and math.isnan(e):

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from utils.checks._compare import describe, explain_mismatch
+from utils.checks._compare import describe, explain_mismatch, to_float
 from utils.checks._core import FAIL, PASS, CheckResult, call_learner
 
 __all__ = ["StepSpec", "check_train_step_spec"]
@@ -105,6 +105,7 @@ def _run(spec: StepSpec, step_fn: Callable, *, record: bool = False):
     optimizer = spec.make_optimizer(model.parameters())
     losses, first_events = [], []
     for i, batch in enumerate(spec.batches):
+        batch = _fresh(batch)
         events: list[str] = []
         with _recording(model, optimizer, events) if record else contextlib.nullcontext():
             loss = spec.call(step_fn, model, optimizer, batch) if record else step_fn(model, optimizer, batch)
@@ -115,12 +116,24 @@ def _run(spec: StepSpec, step_fn: Callable, *, record: bool = False):
 
 
 def _as_float(loss: Any) -> float | None:
+    """A float or a one-element floating tensor (``loss.item()`` or the loss itself) as a float."""
     if isinstance(loss, float):
         return loss
-    if isinstance(loss, torch.Tensor) and loss.numel() == 1 and loss.is_floating_point() \
-            and loss.device.type != "meta":
-        return loss.detach().cpu().reshape(()).item()
+    if isinstance(loss, torch.Tensor) and loss.is_floating_point():
+        return to_float(loss)
     return None
+
+
+def _fresh(batch: Any) -> Any:
+    """A copy of a batch (tensors, tuples, dicts), so that a step that edits its inputs in place
+    cannot change the next run's data."""
+    if isinstance(batch, torch.Tensor):
+        return batch.clone()
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_fresh(b) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _fresh(v) for k, v in batch.items()}
+    return batch
 
 
 def _order_problem(events: list[str], clip: bool) -> str | None:
@@ -150,12 +163,22 @@ def _order_problem(events: list[str], clip: bool) -> str | None:
     return None
 
 
+_EXPECTED: dict[int, tuple] = {}
+
+
+def _expected(spec: StepSpec) -> tuple:
+    """The reference run of ``spec`` (deterministic, so computed once per spec)."""
+    if id(spec) not in _EXPECTED:
+        _EXPECTED[id(spec)] = _run(spec, reference_step(spec))
+    return _EXPECTED[id(spec)]
+
+
 def check_train_step_spec(fn: Callable, spec: StepSpec) -> CheckResult:
     """The verdict for a learner's step function ``fn`` (never raises; the caller reports it)."""
     name = spec.name
     if not callable(fn):
         return CheckResult(name, FAIL, f"expected a function, got {describe(fn)}")
-    expected = _run(spec, reference_step(spec))
+    expected = _expected(spec)
     got, failed = call_learner(name, lambda: _run(spec, fn, record=True), [])
     if failed is not None:
         return failed

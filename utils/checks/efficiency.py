@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils.checks import (FAIL, PASS, CheckResult, _report, as_tensor, call_learner, describe, explain_gradients,
-                          explain_mismatch, guarded, try_mistakes)
+                          explain_mismatch, guarded, to_float, try_mistakes)
 from utils.efficiency import distillation_loss, model_size_bytes, quantize_int8_symmetric
 
 __all__ = ["check_distillation_loss", "check_quantize_int8", "check_size_and_accuracy"]
@@ -116,7 +116,7 @@ def check_distillation_loss(fn: Callable, *, quiet: bool = False) -> CheckResult
             return _report(CheckResult(name, FAIL, f"on case '{desc}': return one number (a 0-d tensor), the mean "
                                                    f"over the batch; got shape {tuple(got.shape)}"), quiet)
         if isinstance(got, (float, int, np.floating)) and not isinstance(got, bool):
-            if explain_mismatch(expected.item(), float(got)) is None:
+            if explain_mismatch(expected.item(), got) is None:
                 return _report(CheckResult(name, FAIL, f"on case '{desc}': the value is right, but return the loss as "
                                                        "a tensor (no .item()), so that loss.backward() works"), quiet)
         msg = explain_mismatch(expected, got, what="loss")
@@ -163,12 +163,11 @@ _Q_MISTAKES = [
 
 def _scale_value(scale, w: torch.Tensor) -> tuple[float | None, str | None]:
     """The scale as a float, or a message saying why it is not one number."""
-    if isinstance(scale, (float, int, np.floating, np.integer)) and not isinstance(scale, (bool, np.bool_)):
-        return float(scale), None
+    value = to_float(scale)
     t = as_tensor(scale)
-    if t is not None and t.numel() == 1 and t.is_floating_point() and t.device.type != "meta":
-        return float(t.detach().cpu().reshape(()).item()), None
-    if t is not None and w.ndim >= 1 and t.numel() == w.shape[0] and w.ndim == 2:
+    if value is not None and (t is None or t.is_floating_point()):
+        return value, None
+    if t is not None and w.ndim == 2 and t.numel() == w.shape[0] and t.numel() > 1:
         return None, (f"you returned one scale per row ({describe(scale)}): that is per-channel quantization, the "
                       "lab's exercise 2; this check tests the per-tensor rule, ONE scale s = w.abs().max() / 127.5, "
                       "returned as a Python float (s.item())")
@@ -274,14 +273,10 @@ def _check_size_and_accuracy(fn: Callable, models: list[nn.Module], loader, *, q
         if not (isinstance(got, (tuple, list)) and len(got) == 2):
             return _report(CheckResult(name, FAIL, f"on {label}: return a pair (bytes, accuracy), got {describe(got)}"),
                            quiet)
-        values = []
-        for v in got:
-            t = as_tensor(v) if not isinstance(v, (int, float, np.number)) else None
-            if isinstance(v, (bool, np.bool_)) or not (isinstance(v, (int, float, np.number)) or
-                                                         (t is not None and t.numel() == 1 and t.device.type != "meta")):
-                return _report(CheckResult(name, FAIL, f"on {label}: return two numbers (bytes, accuracy), got "
-                                                       f"{describe(got[0])} and {describe(got[1])}"), quiet)
-            values.append(float(v) if t is None else float(t.detach().cpu().reshape(()).item()))
+        values = [to_float(v) for v in got]
+        if None in values:
+            return _report(CheckResult(name, FAIL, f"on {label}: return two numbers (bytes, accuracy), got "
+                                                   f"{describe(got[0])} and {describe(got[1])}"), quiet)
         size, acc = values
         if size == ref["accuracy"] and acc == ref["bytes"]:
             return _report(CheckResult(name, FAIL, f"on {label}: the pair is swapped: return (bytes, accuracy)"), quiet)

@@ -208,7 +208,7 @@ def check_classification_head(head_cls: type, *, quiet: bool = False) -> CheckRe
             why = (f"the head returns one score per token, shape (B, T, K) = {(B, T, K)}: pool the token vectors "
                    "to (B, C) with mean_pool before the linear layer")
         elif isinstance(got, torch.Tensor) and isinstance(again, torch.Tensor) and again.shape == got.shape \
-                and not torch.equal(again, got):
+                and explain_mismatch(got, again, atol=0, rtol=0) is not None and explain_mismatch(got, got) is None:
             why = ("the head is random in eval mode: use the module self.dropout (nn.Dropout), which eval() "
                    "switches off, not F.dropout(x, p) whose training flag is always on")
         else:
@@ -224,7 +224,8 @@ def check_classification_head(head_cls: type, *, quiet: bool = False) -> CheckRe
     head.eval()
     if failed is not None:
         return _report(failed, quiet)
-    if isinstance(train_out, torch.Tensor) and isinstance(eval_out, torch.Tensor) and torch.equal(train_out, eval_out):
+    if isinstance(train_out, torch.Tensor) and isinstance(eval_out, torch.Tensor) and \
+            explain_mismatch(eval_out, train_out, atol=0, rtol=0) is None:
         return _report(CheckResult(name, FAIL, "in training mode the head gives exactly its eval-mode output: "
                                                "self.dropout is never applied; apply it to the pooled vector "
                                                "before self.linear"), quiet)
