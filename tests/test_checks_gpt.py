@@ -237,3 +237,15 @@ def test_train_step_correct_alternatives():
     for fn in (train_step, _logits_loss):
         assert cg.check_train_step(fn, quiet=True).status == PASS
     assert cg.check_train_step(_stub, quiet=True).status == TODO
+
+
+def test_generate_text_with_one_extra_model_call_passes():
+    def lookahead(model, idx, max_new_tokens, block_size, temperature=1.0, top_k=None, top_p=None, generator=None):
+        logits = model(idx[:, -block_size:])
+        for _ in range(max_new_tokens):
+            probs = filter_logits(logits[:, -1, :], temperature, top_k, top_p)
+            idx = torch.cat([idx, torch.multinomial(probs, 1, generator=generator)], dim=1)
+            logits = model(idx[:, -block_size:])
+        return idx
+
+    assert cg.check_generate_text(lookahead, quiet=True).status == PASS

@@ -146,7 +146,8 @@ def run_cases(candidate: Callable[..., Any], reference: Callable[..., Any], case
                 if report.message:
                     return _report(CheckResult(name, FAIL, f"on case '{case.description}': {report.message}"), quiet)
         extra = " (values and gradients)" if gradients else ""
-        return _report(CheckResult(name, PASS, f"all {len(cases)} cases match the reference{extra}"), quiet)
+        kept = f", and {', '.join(f'`{n}`' for n in frozen)} left unchanged" if frozen else ""
+        return _report(CheckResult(name, PASS, f"all {len(cases)} cases match the reference{extra}{kept}"), quiet)
 
     return run(quiet=quiet)
 

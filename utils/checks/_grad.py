@@ -87,9 +87,9 @@ def explain_gradients(fn: Callable[..., Any], reference: Callable[..., Any], arg
         ref_loss = _projection(ref_outs, ref_outs, seed)
         leaves_ref = [ref_args[i] for i in wrt]
         expected = torch.autograd.grad(ref_loss, leaves_ref, allow_unused=True)
-        value, failed = call_learner(name, fn, mine, kwargs, case="inputs that require gradients")
+        value, failed = call_learner(name, fn, mine, kwargs)
         if failed is not None:
-            return GradientReport(failed.message if failed.status != "PASS" else None)
+            return GradientReport(f"with inputs that require gradients, {failed.message}")
         try:
             outs = select(value)
         except Exception:
