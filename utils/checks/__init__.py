@@ -37,8 +37,7 @@ import torch
 
 from utils.checks._compare import as_tensor, describe, explain_mismatch, fmt_shape, to_float
 from utils.checks._core import (FAIL, PASS, TODO, Case, CheckResult, StrictCheckFailure, _report, attempt,
-                                call_learner, changed_arguments, exception_hint, guarded, is_strict, lenient, set_strict,
-                                stub_verdict)
+                                call_learner, changed_arguments, exception_hint, guarded, is_strict, lenient, set_strict)
 from utils.checks._grad import CUT_HINT, GradientReport, explain_gradients
 
 __all__ = [

@@ -187,13 +187,14 @@ def _tensor_mismatch(e_t: torch.Tensor, got: Any, atol: float, rtol: float, what
         note = ""
         e_vals, g_vals = e_c, g_c
     else:
-        e_f, g_f = e_c.to(torch.float64), g_c.to(torch.float64)
+        wide = torch.complex128 if e_t.is_complex() else torch.float64
+        e_f, g_f = e_c.to(wide), g_c.to(wide)
         bad_nan = torch.isnan(g_f) & ~torch.isnan(e_f)
         if bad_nan.any():
             pos = tuple(torch.nonzero(bad_nan)[0].tolist())
             return f"{what}: contains NaN (first at position {pos}); the reference has a number there"
         diff = ~torch.isclose(g_f, e_f, atol=atol, rtol=rtol, equal_nan=True)
-        note = _rounding_note(e_t, g_t, e_f, g_f) if diff.any() else ""
+        note = _rounding_note(e_t, g_t, e_f, g_f) if diff.any() and not e_t.is_complex() else ""
         e_vals, g_vals = e_f, g_f
     if not diff.any():
         return None

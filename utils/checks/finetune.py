@@ -234,6 +234,10 @@ def check_classification_head(head_cls: type, *, quiet: bool = False) -> CheckRe
     got, failed = _head_call(name, head, leaf, m, description, grad=True)
     if failed is not None:
         return _report(failed, quiet)
+    expected = head_reference(h, m, W, b)
+    if explain_mismatch(expected, got, what="logits") is not None:
+        return _report(CheckResult(name, FAIL, f"with inputs that require gradients the head gives other logits: "
+                                               f"{explain_mismatch(expected, got, what='logits')}"), quiet)
     weight = torch.randn(got.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     if not got.requires_grad:
         return _report(CheckResult(name, FAIL, f"the logits are right, but no gradient flows back through the head: "
