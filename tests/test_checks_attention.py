@@ -62,7 +62,7 @@ def _k_dot_T(q, k, v, mask=None):
     return w @ v, w
 
 
-ATTN_WRONG = [(why.split(":")[0], fn, why.split(":")[0]) for fn, why in ca._ATTENTION_MISTAKES] + [
+ATTN_WRONG = [(why.split(":")[0][:50], fn, why) for fn, why in ca._ATTENTION_MISTAKES] + [
     ("pair swapped", lambda q, k, v, mask=None: attention(q, k, v, mask)[::-1], "wrong order"),
     ("output only", lambda q, k, v, mask=None: attention(q, k, v, mask)[0], "return a pair"),
     ("k.T on 3-D tensors", _k_dot_T, "raised RuntimeError"),
@@ -117,7 +117,7 @@ def _mha_detached_weights(x, W, b, Wo, bo, nh, mask=None):
     return multi_head_attention(x, W.detach(), b, Wo, bo, nh, mask)
 
 
-MHA_WRONG = [(why.split(":")[0], fn, why.split(":")[0]) for fn, why in ca._MHA_MISTAKES] + [
+MHA_WRONG = [(why.split(":")[0][:50], fn, why) for fn, why in ca._MHA_MISTAKES] + [
     ("view after transpose", _mha_view_merge, "use .reshape"),
     ("in_proj_weight detached", _mha_detached_weights, "no gradient reaches `in_proj_weight`"),
     ("num_heads ignored (1 head)", lambda x, W, b, Wo, bo, nh, mask=None: multi_head_attention(x, W, b, Wo, bo, 1, mask),

@@ -96,7 +96,7 @@ def _bias_wrong_axis(x, weight, bias=None, stride=1, padding=0):
     return y if bias is None else y + bias.view(1, 1, 1, -1)
 
 
-CONV_WRONG = [(why.split(":")[0], fn, why.split(":")[0]) for fn, why in cc._CONV_MISTAKES] + [
+CONV_WRONG = [(why.split(":")[0][:50], fn, why) for fn, why in cc._CONV_MISTAKES] + [
     ("float32 accumulator", _float32_accumulator, "float32 rounding"),
     ("bias has no default", _bias_required, "default values included"),
     ("bias added even when None", _bias_always_added, "bias=None"),
@@ -139,7 +139,7 @@ def max_pool2d_loops(x, kernel_size, stride):
     return torch.stack(rows, dim=-2)
 
 
-POOL_WRONG = [(why.split(":")[0], fn, why.split(":")[0]) for fn, why in cc._POOL_MISTAKES] + [
+POOL_WRONG = [(why.split(":")[0][:50], fn, why) for fn, why in cc._POOL_MISTAKES] + [
     ("pools over channels too", lambda x, k, s: max_pool2d(x, k, s).amax(1, keepdim=True), "expected shape"),
     ("detached", lambda x, k, s: max_pool2d(x.detach(), k, s), "no gradient"),
     ("returns NumPy", lambda x, k, s: max_pool2d(x, k, s).numpy(), "NumPy"),
@@ -219,3 +219,8 @@ def test_cnn_accuracy_with_and_without_model():
     res = cc.check_cnn_accuracy(0.98, model=nn.Sequential(build_cnn(), nn.Softmax(-1)), quiet=True)
     assert res.status == FAIL and "Softmax" in res.message
     assert cc.check_cnn_accuracy(0.98, model=build_cnn(), quiet=True).status == PASS
+
+
+def test_cnn_ending_in_a_sigmoid_is_caught():
+    res = cc.check_cnn_model(lambda: nn.Sequential(build_cnn(), nn.Sigmoid()), quiet=True)
+    assert res.status == FAIL and "sigmoid" in res.message

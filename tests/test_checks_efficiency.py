@@ -41,7 +41,7 @@ def _student_detached(s, t, y, T, a):
     return kd_loss(s.detach(), t, y, T, a)
 
 
-KD_WRONG = [(why.split(":")[0][:50], fn, why.split(":")[0][:50]) for fn, why in ce._KD_MISTAKES] + [
+KD_WRONG = [(why.split(":")[0][:50], fn, why) for fn, why in ce._KD_MISTAKES] + [
     ("KL through .item()", _kl_through_item, "the soft (KL) term passes no gradient"),
     ("cross-entropy through .item()", _ce_through_item, "the cross-entropy term passes no gradient"),
     ("student detached", _student_detached, "no gradient flows back"),
@@ -83,7 +83,7 @@ def _per_row(w):
     return torch.clamp(torch.round(w / s), -128, 127).to(torch.int8), s
 
 
-Q_WRONG = [(why.split(":")[0][:50], fn, why.split(":")[0][:50]) for fn, why in ce._Q_MISTAKES] + [
+Q_WRONG = [(why.split(":")[0][:50], fn, why) for fn, why in ce._Q_MISTAKES] + [
     ("returns None", lambda w: None, "return a pair (q, scale)"),
     ("scale None", lambda w: (quantize_int8(w)[0], None), "scale must be one number"),
     ("one scale per row (exercise 2)", _per_row, "one scale per row"),
@@ -153,3 +153,12 @@ def test_size_and_accuracy_correct_alternatives(models_and_loader):
     assert ce.check_size_and_accuracy(_stub, models[0], loader, quiet=True).status == TODO
     with pytest.raises(TypeError, match="models"):
         ce.check_size_and_accuracy(_stub, ["not a model"], loader)
+
+
+def test_quantize_per_tensor_gets_a_hint():
+    def torch_quantized(w):
+        scale = w.abs().max().item() / 127.5
+        return torch.quantize_per_tensor(w, scale, 0, torch.qint8), scale
+
+    res = ce.check_quantize_int8(torch_quantized, quiet=True)
+    assert res.status == FAIL and "int_repr()" in res.message

@@ -56,7 +56,7 @@ def _dim1(logits, temperature=1.0, top_k=None, top_p=None):
     return z.softmax(dim=1)
 
 
-FILTER_WRONG = [(why.split(":")[0][:50], fn, why.split(":")[0][:50]) for fn, why in cg._MISTAKES] + [
+FILTER_WRONG = [(why.split(":")[0][:50], fn, why) for fn, why in cg._MISTAKES] + [
     ("dim=1 instead of dim=-1", _dim1, "(V,)"),
     ("logits divided in place", _inplace_division, "modified its input `logits` in place"),
     ("returns a list", lambda logits, **k: filter_logits(logits, **k).tolist(), "expected a torch.Tensor"),

@@ -132,6 +132,7 @@ GD_WRONG = [
     ("no learning rate", co._gd_variant(use_lr=False), "learning rate is missing"),
     ("gradient only at w0", co._gd_variant(frozen_grad=True), "computed once, at w0"),
     ("starts from zeros", co._gd_variant(from_zero=True), "starts from zeros"),
+    ("never updates", lambda grad_fn, w0, lr, steps: w0.clone(), "w never changes"),
     ("w0 modified with -=", _gd_inplace, "modified its input `w0` in place"),
     ("w0 modified with sub_", _gd_sub_, "modified its input `w0` in place"),
     ("returns the history", _gd_history, "expected a torch.Tensor"),
@@ -168,7 +169,7 @@ def test_gradient_descent_without_copy_but_without_inplace_passes():
 
 
 # -------------------------------------------------------------------------------------- adam_step
-ADAM_WRONG = [(why.split(":")[0], fn, why.split(":")[0]) for fn, why in co._ADAM_MISTAKES] + [
+ADAM_WRONG = [(why.split(":")[0][:50], fn, why) for fn, why in co._ADAM_MISTAKES] + [
     ("returns w only", lambda w, g, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8:
      co.ref_adam_step(w, g, m, v, t, lr, beta1, beta2, eps)[0], "expected a tuple of 3 items"),
     ("ignores lr", lambda w, g, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8:

@@ -45,7 +45,7 @@ def _detached_h(x, h, *w):
     return gru_step(x, h.detach(), *w)
 
 
-CELL_WRONG = [(why.split(":")[0], fn, why.split(":")[0][:40]) for fn, why in cr._CELL_MISTAKES] + [
+CELL_WRONG = [(why.split(":")[0][:50], fn, why) for fn, why in cr._CELL_MISTAKES] + [
     ("gates dict z/r swapped", lambda *a: (lambda h, g: (h, {"z": g["r"], "r": g["z"], "candidate": g["candidate"]}))
      (*gru_step(*a)), "'z' and 'r' swapped"),
     ("h_new is the candidate", lambda *a: (gru_step(*a)[1]["candidate"], gru_step(*a)[1]), "h_new is the candidate"),
@@ -122,7 +122,7 @@ def _wrong_state_at_3(X, W_ih, W_hh, b_ih, b_hh, h0=None):
     return out, out[:, -1]
 
 
-SEQ_WRONG = [(why.split(":")[0], fn, why.split(":")[0][:40]) for fn, why in cr._SEQ_MISTAKES] + [
+SEQ_WRONG = [(why.split(":")[0][:50], fn, why) for fn, why in cr._SEQ_MISTAKES] + [
     ("state detached at each step", _detach_each_step, "the state is detached between steps"),
     ("outputs (T, B, H)", _time_major, "(B, T, H)"),
     ("h_T is the first state", lambda *a, **k: (gru_sequence(*a, **k)[0], gru_sequence(*a, **k)[0][:, 0]),

@@ -125,17 +125,23 @@ def run_cases(candidate: Callable[..., Any], reference: Callable[..., Any], case
     def run(quiet: bool = False) -> CheckResult:
         if not callable(candidate):
             return _report(CheckResult(name, FAIL, f"expected a function, got {describe(candidate)}"), quiet)
-        for case in cases:
+        def call(case: Case) -> tuple[Any, CheckResult | None]:
             kwargs = case.kwargs or {}
-            expected = reference(*case.args, **kwargs)
-            args = [_clone(a) for a in case.args]
-            got, failed = call_learner(name, candidate, args, {k: _clone(v) for k, v in kwargs.items()},
-                                       case=case.description, arg_names=arg_names, frozen=frozen)
+            return call_learner(name, candidate, [_clone(a) for a in case.args],
+                                {k: _clone(v) for k, v in kwargs.items()}, case=case.description,
+                                arg_names=arg_names, frozen=frozen)
+
+        for i, case in enumerate(cases):
+            expected = reference(*case.args, **(case.kwargs or {}))
+            got, failed = call(case)
             if failed is not None:
                 return _report(failed, quiet)
             msg = explain_mismatch(expected, got, atol=atol, rtol=rtol, what=what)
-            if msg:
-                why = try_mistakes(mistakes, case.args, got, kwargs=kwargs, atol=atol, rtol=rtol)
+            if msg:  # a known mistake must reproduce every case the learner's code answers, not just this one
+                answers = [(case, got)] + [(c, v) for c, (v, f) in ((c, call(c)) for c in cases[i + 1:]) if f is None]
+                why = next((w for wrong, w in mistakes
+                            if all(try_mistakes([(wrong, w)], c.args, v, kwargs=c.kwargs, atol=atol, rtol=rtol)
+                                   for c, v in answers)), None)
                 return _report(CheckResult(name, FAIL, f"on case '{case.description}': {why or msg}"), quiet)
         if gradients:
             for case in cases:

@@ -154,7 +154,8 @@ def mha_reference(x, in_proj_weight, in_proj_bias, out_proj_weight, out_proj_bia
 
 
 def _mha_variant(x, W, b, Wo, bo, nh, mask=None, *, scale_by_model=False, mean_heads=False, split="ok",
-                 merge="ok", out_proj="ok", in_proj_t=False, order="qkv", biases=True, use_mask=True):
+                 merge="ok", out_proj="ok", in_proj_t=False, order="qkv", biases=True, use_mask=True,
+                 invert_mask=False):
     """The right multi-head attention (all flags at their defaults) or one of the usual bugs."""
     B, T, C = x.shape
     hs = C // nh
@@ -171,6 +172,8 @@ def _mha_variant(x, W, b, Wo, bo, nh, mask=None, *, scale_by_model=False, mean_h
             y = y.view(B, T, nh, hs).transpose(1, 2)
         heads.append(y)
     scale = 1 / math.sqrt(C) if scale_by_model else None
+    if mask is not None and invert_mask:
+        mask = ~mask
     out, w = scaled_dot_product_attention(*heads, mask if use_mask else None, scale=scale)
     out = out.reshape(B, T, C) if merge == "no_transpose" else out.transpose(1, 2).reshape(B, T, C)
     if out_proj == "transposed":
@@ -187,6 +190,9 @@ _MHA_MISTAKES = [
      "the scores are scaled by sqrt(d_model); each head must use sqrt(head_dim) = sqrt(d_model // num_heads)"),
     (lambda *a: _mha_variant(*a, use_mask=False),
      "the mask is ignored: pass it to your attention function in every head"),
+    (lambda *a: _mha_variant(*a, invert_mask=True),
+     "the mask is inverted: True means 'may attend' here (nn.MultiheadAttention's attn_mask uses the opposite); "
+     "pass the mask to your attention function as it is"),
     (lambda *a: _mha_variant(*a, split="view_direct"),
      "the heads are split with a plain reshape to (B, num_heads, T, hs), which mixes tokens and heads: "
      "view as (B, T, num_heads, hs) first, then .transpose(1, 2)"),

@@ -81,6 +81,8 @@ _CONV_MISTAKES = [
     (_top_left_windows, "each window starts at (i * stride, j * stride): multiply the output index by the stride"),
     (lambda x, w, b=None, stride=1, padding=0: F.conv2d(x, w, b, stride=stride, padding=padding)[..., :-1, :-1],
      "the output is one row and one column too small: H_out = (H + 2p - K) // stride + 1, the + 1 included"),
+    (lambda x, w, b=None, stride=1, padding=0: F.conv2d(F.pad(x, (padding, padding)), w, b, stride=stride),
+     "only the width is padded: F.pad(x, (p, p)) pads the last dimension alone; pad both, F.pad(x, (p, p, p, p))"),
     (_reflect("reflect"), "pad with zeros (F.pad's default, mode='constant'), not by reflection"),
     (_reflect("replicate"), "pad with zeros (F.pad's default, mode='constant'), not by repeating the border"),
     (lambda x, w, b=None, stride=1, padding=0: F.conv2d(x, w.permute(0, 2, 3, 1).reshape(w.shape), b, stride=stride,
@@ -134,6 +136,9 @@ def _logits_problem(out: torch.Tensor) -> str | None:
     if (o >= 0).all() and torch.allclose(o.sum(-1), torch.ones(o.shape[0], dtype=torch.float64), atol=1e-4):
         return ("the network outputs probabilities (its rows sum to 1): remove the final nn.Softmax; the "
                 "cross-entropy loss applies log-softmax itself, and a softmax before it squashes the gradients")
+    if (o > 0).all() and (o < 1).all():
+        return ("the network ends in a sigmoid (every output lies in (0, 1)): the last layer must be the nn.Linear "
+                "that returns the 10 logits, with no activation after it")
     if (o >= 0).all() and (o == 0).any():
         return ("the network ends in a ReLU (no output is negative): the last layer must be the nn.Linear that "
                 "returns the 10 logits, with no activation after it")

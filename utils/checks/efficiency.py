@@ -33,11 +33,13 @@ _KD_ARGS = ("student_logits", "teacher_logits", "targets", "temperature", "alpha
 
 
 def _kd(s, t, y, T, a, *, t2=True, reverse=False, student_t=True, teacher_t=True, swap=False, power=2,
-        reduction="batchmean", probs_in=False, ce_t=False, weights=True):
+        reduction="batchmean", probs_in=False, ce_t=False, weights=True, soft_ce=False):
     log_s = F.log_softmax(s / (T if student_t else 1.0), -1)
     log_t = F.log_softmax(t / (T if teacher_t else 1.0), -1)
     if probs_in:
         kl = F.kl_div(log_s.exp(), log_t.exp(), reduction="batchmean")
+    elif soft_ce:
+        kl = -(log_t.exp() * log_s).sum(-1).mean()
     else:
         a_, b_ = (log_s, log_t) if reverse else (log_t, log_s)
         pointwise = a_.exp() * (a_ - b_)  # (N, K)
@@ -70,6 +72,9 @@ _KD_MISTAKES = [
                                    "reduction='batchmean'"),
     (_kd_variant(probs_in=True), "F.kl_div expects log-probabilities as its first argument (F.log_softmax), not "
                                  "probabilities"),
+    (_kd_variant(soft_ce=True), "the soft term is the cross-entropy with the teacher's probabilities, not the KL "
+                                "divergence: the two differ by the teacher's entropy (the same gradients, another "
+                                "value); compute sum p_t (log p_t - log p_s)"),
     (_kd_variant(ce_t=True), "the cross-entropy uses the student's raw logits, not the logits divided by T"),
 ]
 
@@ -200,8 +205,9 @@ def check_quantize_int8(fn: Callable, *, quiet: bool = False) -> CheckResult:
             return _report(CheckResult(name, FAIL, f"on case '{desc}': q must be a torch.Tensor of dtype torch.int8, "
                                                    f"got {describe(q)}"), quiet)
         if q.dtype != torch.int8:
+            hint = ": a quantized tensor's integers are q.int_repr()" if q.dtype == torch.qint8 else ""
             return _report(CheckResult(name, FAIL, f"on case '{desc}': q must have dtype torch.int8 (.to(torch.int8) "
-                                                   f"after rounding and clamping), got {q.dtype}"), quiet)
+                                                   f"after rounding and clamping), got {q.dtype}{hint}"), quiet)
         s_val, why = _scale_value(scale, w)
         if why:
             return _report(CheckResult(name, FAIL, f"on case '{desc}': {why}"), quiet)

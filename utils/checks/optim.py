@@ -149,6 +149,7 @@ _GD_MISTAKES = [
     (_gd_variant(frozen_grad=True), "the gradient is computed once, at w0: call grad_fn(w) inside the loop, at the "
                                     "current w"),
     (_gd_variant(from_zero=True), "the loop starts from zeros, not from w0: start from a copy, w = w0.clone()"),
+    (lambda grad_fn, w0, lr, steps: w0.clone(), "w never changes: assign each update back, w = w - lr * grad_fn(w)"),
 ]
 
 
@@ -194,6 +195,15 @@ _ADAM_MISTAKES = [
     (_adam_variant(sign=1.0), "w moves uphill: subtract the update, w - lr * m_hat / (sqrt(v_hat) + eps)"),
     (lambda w, g, m, v, *a, **k: (lambda r: (r[0], r[2], r[1]))(ref_adam_step(w, g, m, v, *a, **k)),
      "m and v are swapped in what you return: return (w, m, v) in this order"),
+    (lambda w, g, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8: ref_adam_step(w, g, m, v, t, 1e-3, beta1, beta2,
+                                                                                      eps),
+     "the argument lr is ignored (a number is written in its place): use lr"),
+    (lambda w, g, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8: ref_adam_step(w, g, m, v, t, lr, 0.9, 0.999,
+                                                                                      eps),
+     "the arguments beta1 and beta2 are ignored (numbers are written in their place): use beta1 and beta2"),
+    (lambda w, g, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8: ref_adam_step(w, g, m, v, t, lr, beta1, beta2,
+                                                                                      1e-8),
+     "the argument eps is ignored (a number is written in its place): use eps"),
 ]
 
 

@@ -42,7 +42,7 @@ def gru_reference_step(x, h, W_ih, W_hh, b_ih, b_hh):
 
 
 def _variant(x, h, W_ih, W_hh, b_ih, b_hh, *, swap_z=False, reset_before=False, order="rzn", gate_act=torch.sigmoid,
-             cand_act=torch.tanh, use_reset=True, use_b_hh=True):
+             cand_act=torch.tanh, use_reset=True, use_b_hh=True, b_hn_outside=False):
     gi, gh = x @ W_ih.T + b_ih, h @ W_hh.T + (b_hh if use_b_hh else 0.0)
     parts_i, parts_h = dict(zip(order, gi.chunk(3, 1))), dict(zip(order, gh.chunk(3, 1)))
     r = gate_act(parts_i["r"] + parts_h["r"])
@@ -50,6 +50,8 @@ def _variant(x, h, W_ih, W_hh, b_ih, b_hh, *, swap_z=False, reset_before=False, 
     H = h.shape[1]
     if reset_before:  # r * h inside the product, and b_hn outside
         cand = cand_act(parts_i["n"] + (r * h) @ W_hh[2 * H:].T + b_hh[2 * H:])
+    elif b_hn_outside:  # r * (h U_n), and b_hn added outside the product
+        cand = cand_act(parts_i["n"] + r * (h @ W_hh[2 * H:].T) + b_hh[2 * H:])
     else:
         cand = cand_act(parts_i["n"] + (r if use_reset else 1.0) * parts_h["n"])
     h_new = z * h + (1 - z) * cand if swap_z else (1 - z) * h + z * cand
@@ -64,6 +66,8 @@ _CELL_MISTAKES = [
     (lambda *a: _variant(*a, reset_before=True),
      "the reset gate must multiply (h_prev @ U_n.T + b_hn), bias included, as PyTorch does; "
      "you applied it to h_prev before the product"),
+    (lambda *a: _variant(*a, b_hn_outside=True),
+     "the reset gate must multiply (h_prev @ U_n.T + b_hn), bias included: b_hn goes inside the product with r"),
     (lambda *a: _variant(*a, gate_act=torch.tanh),
      "the gates r and z use a sigmoid (values in (0, 1)), not tanh"),
     (lambda *a: _variant(*a, cand_act=torch.sigmoid),
