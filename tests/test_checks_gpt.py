@@ -58,7 +58,6 @@ def _dim1(logits, temperature=1.0, top_k=None, top_p=None):
 
 FILTER_WRONG = [(why.split(":")[0][:50], fn, why) for fn, why in cg._MISTAKES] + [
     ("dim=1 instead of dim=-1", _dim1, "(V,)"),
-    ("logits divided in place", _inplace_division, "modified its input `logits` in place"),
     ("returns a list", lambda logits, **k: filter_logits(logits, **k).tolist(), "expected a torch.Tensor"),
     ("stub", _stub, None),
 ]
@@ -78,7 +77,7 @@ def test_cumsum_at_most_top_p_is_named_not_reported_as_nan():
     assert "drops the token that crosses" in res.message and "NaN" not in res.message.split(":")[0]
 
 
-@pytest.mark.parametrize("fn", [filter_logits, _filter_probs_space, cg.filter_reference])
+@pytest.mark.parametrize("fn", [filter_logits, _filter_probs_space, cg.filter_reference, _inplace_division])
 def test_filter_logits_correct_alternatives(fn):
     assert cg.check_filter_logits(fn, quiet=True).status == PASS
 

@@ -236,3 +236,16 @@ def test_reference_gru_step_matches_gru_cell():
     args = (torch.randn(2, 3, generator=g), torch.randn(2, 4, generator=g), torch.randn(12, 3, generator=g),
             torch.randn(12, 4, generator=g), torch.randn(12, generator=g), torch.randn(12, generator=g))
     torch.testing.assert_close(gru_reference_step(*args)[0], gru_cell(args[0], args[1], CellWeights(*args[2:])))
+
+
+def test_train_step_value_clipping_is_named():
+    def value_clip(model, optimizer, X, y):
+        loss = F.mse_loss(model(X), y)
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_value_(model.parameters(), 1.0)
+        optimizer.step()
+        return loss.item()
+
+    res = cr.check_train_step(value_clip, quiet=True)
+    assert res.status == FAIL and "clip_grad_value_" in res.message and "NORM" in res.message

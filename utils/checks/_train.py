@@ -79,17 +79,18 @@ def _recording(model: nn.Module, optimizer: torch.optim.Optimizer, events: list[
             return method(*a, **k)
         return inner
 
-    original_clip = torch.nn.utils.clip_grad_norm_
+    original_clip, original_value_clip = torch.nn.utils.clip_grad_norm_, torch.nn.utils.clip_grad_value_
     optimizer.zero_grad = wrap(optimizer.zero_grad, "zero_grad")
     optimizer.step = wrap(optimizer.step, "step")
     model_zero_grad = model.zero_grad
     model.zero_grad = wrap(model.zero_grad, "zero_grad")
     torch.nn.utils.clip_grad_norm_ = wrap(original_clip, "clip")
+    torch.nn.utils.clip_grad_value_ = wrap(original_value_clip, "clip_value")
     hooks = [p.register_post_accumulate_grad_hook(lambda _p: log("backward")) for p in model.parameters()]
     try:
         yield
     finally:
-        torch.nn.utils.clip_grad_norm_ = original_clip
+        torch.nn.utils.clip_grad_norm_, torch.nn.utils.clip_grad_value_ = original_clip, original_value_clip
         for h in hooks:
             h.remove()
         del optimizer.zero_grad, optimizer.step
@@ -153,6 +154,9 @@ def _order_problem(events: list[str], clip: bool) -> str | None:
     if "zero_grad" not in first:
         return "gradients accumulate from one step to the next: call optimizer.zero_grad() before loss.backward()"
     if clip:
+        if "clip_value" in first and "clip" not in first:
+            return ("the gradient is clipped entry by entry (clip_grad_value_): clip its NORM, "
+                    "torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)")
         if "clip" not in first:
             return ("the gradient norm is not clipped: call torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) "
                     "between loss.backward() and optimizer.step()")
@@ -194,8 +198,9 @@ def check_train_step_spec(fn: Callable, spec: StepSpec) -> CheckResult:
                                        "weights")
     why = _order_problem(events, spec.clip is not None)
     # a clip imported by name, or gradients cleared by hand, escape the recording: confirm by the values
-    confirm = {"clip": dict(clip=False), "accumulate": dict(zero_grad=False)}
+    confirm = {"clip_grad_value_": None, "clip": dict(clip=False), "accumulate": dict(zero_grad=False)}
     key = next((k for k in confirm if why is not None and k in why), None)
+    key = None if key is not None and confirm[key] is None else key
     if key is not None:
         other = _run(spec, reference_step(spec, **confirm[key]))
         if explain_mismatch(other[0], floats) is not None or explain_mismatch(other[1], weights) is not None:

@@ -113,8 +113,7 @@ def check_distillation_loss(fn: Callable, *, quiet: bool = False) -> CheckResult
              ("T=2, alpha=0.3", (s, t, y, 2.0, 0.3)), ("alpha=0: plain cross-entropy", (s, t, y, 3.0, 0.0))]
     for desc, args in cases:
         expected = distillation_loss(*args)
-        got, failed = call_learner(name, fn, [a.clone() if isinstance(a, torch.Tensor) else a for a in args], case=desc,
-                                   arg_names=_KD_ARGS, frozen=_KD_ARGS[:3])
+        got, failed = call_learner(name, fn, [a.clone() if isinstance(a, torch.Tensor) else a for a in args], case=desc)
         if failed is not None:
             return _report(failed, quiet)
         if isinstance(got, torch.Tensor) and got.ndim != 0:

@@ -158,7 +158,7 @@ def check_filter_logits(fn: Callable, *, quiet: bool = False) -> CheckResult:
     for desc, args in cases:
         expected = filter_reference(*args)
         got, failed = call_learner(name, fn, [args[0].clone()], dict(temperature=args[1], top_k=args[2], top_p=args[3]),
-                                   case=desc, arg_names=("logits",), frozen=("logits",))
+                                   case=desc)
         if failed is not None:
             return _report(failed, quiet)
         msg = explain_mismatch(expected, got, what="probabilities")
