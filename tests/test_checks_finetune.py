@@ -115,6 +115,7 @@ HEAD_WRONG = [
     ("nn.Linear(..., bias=False)", NoBias, "bias=False"),
     ("no self.linear", NoLinear, "self.linear"),
     ("not a module", lambda c, k: "not a module", "nn.Module"),
+    ("an instance, not the class", GoodHead(6, 3), "not an instance"),
     ("__init__ raises", type("BadInit", (GoodHead,), {"__init__": lambda self, c, k: 1 / 0}), "ZeroDivisionError"),
     ("forward raises", _head(lambda self, h, m: 1 / 0), "ZeroDivisionError"),
 ]

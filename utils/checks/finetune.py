@@ -182,6 +182,9 @@ def check_classification_head(head_cls: type, *, quiet: bool = False) -> CheckRe
     both the linear layer and the hidden states (so that the encoder is fine-tuned).
     """
     name = "ClassificationHead"
+    if isinstance(head_cls, nn.Module):
+        return _report(CheckResult(name, FAIL, "pass the class itself, check_classification_head(ClassificationHead), "
+                                               "not an instance: the checker builds its own head"), quiet)
     if not callable(head_cls):
         return _report(CheckResult(name, FAIL, f"expected a class, got {describe(head_cls)}"), quiet)
     cases = _head_cases()
