@@ -1,3 +1,6 @@
+"""Lab 5 (fine-tune an encoder): wrong poolings, heads and training steps with their verdicts."""
+
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -11,34 +14,59 @@ def _stub(*args, **kwargs):
     raise NotImplementedError
 
 
-def test_mean_pool_reference_passes_and_stub_is_not_yet_implemented(capsys):
-    assert cf.check_mean_pool(mean_pool).status == PASS
-    assert "PASS" in capsys.readouterr().out
-    assert cf.check_mean_pool(_stub).status == TODO
-
-
 def _m(mask, like):
     return mask.unsqueeze(-1).to(like.dtype)
 
 
-def test_mean_pool_mistakes_are_named():
-    cases = {
-        "division is missing": lambda h, m: (h * _m(m, h)).sum(1),
-        "padding tokens are counted: multiply": lambda h, m: h.mean(1),
-        "counted in the denominator": lambda h, m: (h * _m(m, h)).sum(1) / h.shape[1],
-        "counted in the sum": lambda h, m: h.sum(1) / _m(m, h).sum(1),
-        "without keepdim": lambda h, m: (h * _m(m, h)).sum(1, keepdim=True) / _m(m, h).sum(1, keepdim=True),
-        "averaged over the hidden axis": lambda h, m: h.mean(-1),
-    }
-    for phrase, wrong in cases.items():
-        res = cf.check_mean_pool(wrong, quiet=True)
-        assert res.status == FAIL and phrase in res.message, (phrase, res.message)
-    # the plain mean is right without padding, so the verdict must come from a padded case
+def _inplace(h, m):
+    h *= _m(m, h)
+    return h.sum(1) / _m(m, h).sum(1)
+
+
+def _no_grad(h, m):
+    with torch.no_grad():
+        return mean_pool(h, m)
+
+
+POOL_WRONG = [
+    ("no division", lambda h, m: (h * _m(m, h)).sum(1), "division is missing"),
+    ("plain mean", lambda h, m: h.mean(1), "padding tokens are counted: multiply"),
+    ("divided by T", lambda h, m: (h * _m(m, h)).sum(1) / h.shape[1], "counted in the denominator"),
+    ("mask not in the sum", lambda h, m: h.sum(1) / _m(m, h).sum(1), "counted in the sum"),
+    ("keepdim", lambda h, m: (h * _m(m, h)).sum(1, keepdim=True) / _m(m, h).sum(1, keepdim=True), "without keepdim"),
+    ("hidden axis", lambda h, m: h.mean(-1), "averaged over the hidden axis"),
+    ("token axis kept", lambda h, m: h * _m(m, h), "still has the token axis"),
+    ("mask.sum without keepdim", lambda h, m: (h * _m(m, h)).sum(1) / m.sum(1), "raised RuntimeError"),
+    ("hidden states scaled in place", _inplace, "modified its input `last_hidden_state` in place"),
+    ("under torch.no_grad", _no_grad, "no gradient flows back"),
+    ("raises", lambda h, m: 1 / 0, "ZeroDivisionError"),
+    ("off by 0.1", lambda h, m: mean_pool(h, m) + 0.1, "values differ"),
+    ("stub", _stub, None),
+]
+
+
+@pytest.mark.parametrize("label,fn,phrase", POOL_WRONG, ids=[c[0] for c in POOL_WRONG])
+def test_mean_pool_wrong_answers(label, fn, phrase):
+    res = cf.check_mean_pool(fn, quiet=True)
+    if phrase is None:
+        assert res.status == TODO
+    else:
+        assert res.status == FAIL and phrase in res.message, res.message
+
+
+def _masked_select_mean(h, m):
+    return torch.stack([h[b][m[b].bool()].mean(0) for b in range(h.shape[0])])
+
+
+@pytest.mark.parametrize("fn", [mean_pool, _masked_select_mean,
+                                lambda h, m: torch.einsum("btc,bt->bc", h, m.to(h.dtype)) / m.sum(1, keepdim=True)])
+def test_mean_pool_correct_alternatives(fn):
+    res = cf.check_mean_pool(fn, quiet=True)
+    assert res.status == PASS and "gradient" in res.message, res.message
+
+
+def test_mean_pool_plain_mean_is_caught_on_a_padded_case():
     assert "case 'padding" in cf.check_mean_pool(lambda h, m: h.mean(1), quiet=True).message
-    res = cf.check_mean_pool(lambda h, m: 1 / 0, quiet=True)
-    assert res.status == FAIL and "ZeroDivisionError" in res.message
-    res = cf.check_mean_pool(lambda h, m: mean_pool(h, m) + 0.1, quiet=True)
-    assert res.status == FAIL and "values differ" in res.message
 
 
 class GoodHead(nn.Module):
@@ -51,81 +79,124 @@ class GoodHead(nn.Module):
         return self.linear(self.dropout(mean_pool(last_hidden_state, attention_mask)))
 
 
-def _head(forward):
-    return type("WrongHead", (GoodHead,), {"forward": forward})
+def _head(forward, base=GoodHead):
+    return type("WrongHead", (base,), {"forward": forward})
 
 
-def test_head_reference_passes_and_mistakes_are_named():
+class NoBias(GoodHead):
+    def __init__(self, hidden_size, num_classes, dropout=0.1):
+        super().__init__(hidden_size, num_classes, dropout)
+        self.linear = nn.Linear(hidden_size, num_classes, bias=False)
+
+
+class NoLinear(nn.Module):
+    def __init__(self, hidden_size, num_classes):
+        super().__init__()
+        self.fc = nn.Linear(hidden_size, num_classes)
+
+
+def _no_grad_pool(self, h, m):
+    with torch.no_grad():
+        pooled = mean_pool(h, m)
+    return self.linear(self.dropout(pooled))
+
+
+HEAD_WRONG = [
+    ("returns probabilities", _head(lambda self, h, m: self.linear(mean_pool(h, m)).softmax(-1)), "returns probabilities"),
+    ("first token only", _head(lambda self, h, m: self.linear(h[:, 0])), "first token only"),
+    ("plain mean", _head(lambda self, h, m: self.linear(h.mean(1))), "counts padding tokens"),
+    ("one score per token", _head(lambda self, h, m: self.linear(h)), "one score per token"),
+    ("bias not added", _head(lambda self, h, m: F.linear(mean_pool(h, m), self.linear.weight)), "bias of self.linear"),
+    ("dropout never used", _head(lambda self, h, m: self.linear(mean_pool(h, m))), "never applied"),
+    ("F.dropout always on", _head(lambda self, h, m: self.linear(F.dropout(mean_pool(h, m), 0.5))), "random in eval mode"),
+    ("hidden states detached", _head(lambda self, h, m: self.linear(self.dropout(mean_pool(h.detach(), m)))),
+     "no gradient reaches last_hidden_state"),
+    ("pooling under no_grad", _head(_no_grad_pool), "encoder"),
+    ("nn.Linear(..., bias=False)", NoBias, "bias=False"),
+    ("no self.linear", NoLinear, "self.linear"),
+    ("not a module", lambda c, k: "not a module", "nn.Module"),
+    ("an instance, not the class", GoodHead(6, 3), "not an instance"),
+    ("__init__ raises", type("BadInit", (GoodHead,), {"__init__": lambda self, c, k: 1 / 0}), "ZeroDivisionError"),
+    ("forward raises", _head(lambda self, h, m: 1 / 0), "ZeroDivisionError"),
+]
+
+
+@pytest.mark.parametrize("label,cls,phrase", HEAD_WRONG, ids=[c[0] for c in HEAD_WRONG])
+def test_head_wrong_answers(label, cls, phrase):
+    res = cf.check_classification_head(cls, quiet=True)
+    assert res.status == FAIL and phrase in res.message, res.message
+
+
+def test_head_correct_alternatives_and_stubs():
     assert cf.check_classification_head(GoodHead, quiet=True).status == PASS
-    wrong = {
-        "returns probabilities": lambda self, h, m: self.linear(mean_pool(h, m)).softmax(-1),
-        "first token only": lambda self, h, m: self.linear(h[:, 0]),
-        "counts padding tokens": lambda self, h, m: self.linear(h.mean(1)),
-        "one score per token": lambda self, h, m: self.linear(h),
-    }
-    for phrase, forward in wrong.items():
-        res = cf.check_classification_head(_head(forward), quiet=True)
-        assert res.status == FAIL and phrase in res.message, (phrase, res.message)
+    dropout_on_tokens = _head(lambda self, h, m: self.linear(mean_pool(self.dropout(h), m)))
+    assert cf.check_classification_head(dropout_on_tokens, quiet=True).status == PASS
+    functional = _head(lambda self, h, m: F.linear(F.dropout(mean_pool(h, m), 0.1, self.training),
+                                                   self.linear.weight, self.linear.bias))
+    assert cf.check_classification_head(functional, quiet=True).status == PASS
     assert cf.check_classification_head(_head(lambda self, h, m: _stub()), quiet=True).status == TODO
 
-
-def test_head_without_linear_layer_or_module_fails_clearly():
-    class NoLinear(nn.Module):
+    class StubInit(nn.Module):
         def __init__(self, hidden_size, num_classes):
-            super().__init__()
-            self.fc = nn.Linear(hidden_size, num_classes)
+            raise NotImplementedError
 
-    res = cf.check_classification_head(NoLinear, quiet=True)
-    assert res.status == FAIL and "self.linear" in res.message
-    res = cf.check_classification_head(lambda c, k: "not a module", quiet=True)
-    assert res.status == FAIL and "nn.Module" in res.message
+    assert cf.check_classification_head(StubInit, quiet=True).status == TODO
 
 
-def test_train_step_reference_passes_and_mistakes_are_named():
+def _step(order, logits=lambda model, inputs: model(inputs), ret="item"):
+    def fn(model, inputs, labels, optimizer):
+        loss = F.cross_entropy(logits(model, inputs), labels)
+        for op in order:
+            {"zero": optimizer.zero_grad, "backward": loss.backward, "step": optimizer.step}[op]()
+        return {"item": lambda: loss.item(), "tensor": lambda: loss, "none": lambda: None}[ret]()
+    return fn
+
+
+STEP_WRONG = [
+    ("no zero_grad", _step(["backward", "step"]), "call optimizer.zero_grad() before loss.backward()"),
+    ("zero_grad between backward and step", _step(["backward", "zero", "step"]),
+     "between loss.backward() and optimizer.step()"),
+    ("no step", _step(["zero", "backward"]), "optimizer.step() is never called"),
+    ("step before backward", _step(["zero", "step", "backward"]), "runs before loss.backward()"),
+    ("softmax before the loss", _step(["zero", "backward", "step"], logits=lambda m, i: m(i).softmax(-1)),
+     "computed on probabilities"),
+    ("logits detached", _step(["zero", "backward", "step"], logits=lambda m, i: m(i).detach()), "cut off from the graph"),
+    ("returns nothing", _step(["zero", "backward", "step"], ret="none"), "loss.item()"),
+    ("model(**inputs)", lambda model, inputs, labels, optimizer: model(**inputs), "TypeError"),
+]
+
+
+@pytest.mark.parametrize("label,fn,phrase", STEP_WRONG, ids=[c[0] for c in STEP_WRONG])
+def test_train_step_wrong_answers(label, fn, phrase):
+    res = cf.check_train_step(fn, quiet=True)
+    assert res.status == FAIL and phrase in res.message, res.message
+
+
+def test_train_step_item_before_backward_is_explained():
+    def item_first(model, inputs, labels, optimizer):
+        loss = F.cross_entropy(model(inputs), labels).item()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    res = cf.check_train_step(item_first, quiet=True)
+    assert res.status == FAIL and "use .item() only for the number you return" in res.message
+
+
+def test_train_step_correct_alternatives():
     assert cf.check_train_step(cf.train_step_reference, quiet=True).status == PASS
+    assert cf.check_train_step(_step(["zero", "backward", "step"], ret="tensor"), quiet=True).status == PASS
+
+    def model_zero_grad_first(model, inputs, labels, optimizer):
+        model.zero_grad()
+        loss = nn.CrossEntropyLoss()(model(inputs), labels)
+        loss.backward()
+        optimizer.step()
+        return float(loss.detach())
+
+    assert cf.check_train_step(model_zero_grad_first, quiet=True).status == PASS
     assert cf.check_train_step(_stub, quiet=True).status == TODO
-
-    def no_zero_grad(model, inputs, labels, optimizer):
-        loss = F.cross_entropy(model(inputs), labels)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    def returns_tensor(model, inputs, labels, optimizer):
-        loss = F.cross_entropy(model(inputs), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss  # a 0-d tensor is accepted as a number
-
-    def returns_nothing(model, inputs, labels, optimizer):
-        cf.train_step_reference(model, inputs, labels, optimizer)
-
-    res = cf.check_train_step(no_zero_grad, quiet=True)
-    assert res.status == FAIL and "zero_grad" in res.message
-    assert cf.check_train_step(returns_tensor, quiet=True).status == PASS
-    res = cf.check_train_step(returns_nothing, quiet=True)
-    assert res.status == FAIL and "loss.item()" in res.message
-    res = cf.check_train_step(lambda model, inputs, labels, optimizer: model(**inputs), quiet=True)
-    assert res.status == FAIL and "TypeError" in res.message
-
-
-def test_train_step_softmax_and_missing_step_are_named():
-    def softmax_first(model, inputs, labels, optimizer):
-        loss = F.cross_entropy(model(inputs).softmax(-1), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    def no_step(model, inputs, labels, optimizer):
-        loss = F.cross_entropy(model(inputs), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        return loss.item()
-
-    assert "probabilities" in cf.check_train_step(softmax_first, quiet=True).message
-    assert "never change" in cf.check_train_step(no_step, quiet=True).message
 
 
 def test_test_accuracy_threshold():
@@ -134,9 +205,8 @@ def test_test_accuracy_threshold():
     assert cf.check_test_accuracy(None, quiet=True).status == TODO
 
 
-def test_checks_do_not_change_global_seeded_state_of_inputs():
+def test_checks_do_not_change_their_callers_tensors():
     h = torch.randn(2, 3, 4)
-    m = torch.ones(2, 3, dtype=torch.long)
     before = h.clone()
     cf.check_mean_pool(lambda h_, m_: h_.mul_(0).sum(1), quiet=True)
     torch.testing.assert_close(h, before)
