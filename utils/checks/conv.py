@@ -211,13 +211,16 @@ def check_cnn_model(build_cnn: Callable[[], nn.Module] | nn.Module, *, quiet: bo
 
 @guarded("CNN test accuracy")
 def check_cnn_accuracy(accuracy: float | None, target: float = 0.97, *, model: nn.Module | None = None,
-                       quiet: bool = False) -> CheckResult:
-    """The trained CNN must reach ``target`` test accuracy on the fixed digits split; given the
-    ``model``, it must also return logits (no final softmax)."""
+                       split: str = "test", quiet: bool = False) -> CheckResult:
+    """The trained CNN must reach ``target`` accuracy on the fixed digits split (``split`` names which
+    part was measured: the lab checks the validation accuracy, so that the learner's choices never
+    look at the test set); given the ``model``, it must also return logits (no final softmax)."""
+    if split not in ("test", "validation"):
+        raise ValueError(f"split must be 'test' or 'validation', got {split!r}")
+    name = f"CNN {split} accuracy"
     if model is not None and accuracy is not None:
         with lenient():
             result = check_cnn_model(model, quiet=True)
         if result.status == FAIL:
-            return _report(CheckResult("CNN test accuracy", FAIL, f"accuracy {accuracy}, but: {result.message}"),
-                           quiet)
-    return check_threshold(accuracy, target, name="CNN test accuracy", quiet=quiet)
+            return _report(CheckResult(name, FAIL, f"accuracy {accuracy}, but: {result.message}"), quiet)
+    return check_threshold(accuracy, target, name=name, quiet=quiet)
