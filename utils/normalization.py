@@ -107,7 +107,7 @@ class LayerNorm(nn.Module):
 class RMSNorm(nn.Module):
     """:func:`rms_norm` with a learned ``weight`` (ones) of shape ``(C,)``; names as
     ``torch.nn.RMSNorm``. (PyTorch's default ``eps=None`` means the dtype's machine epsilon;
-    ours defaults to 1e-6, Llama's value; pass the same ``eps`` to both to compare.)"""
+    ours defaults to 1e-6, the first Llama's value; pass the same ``eps`` to both to compare.)"""
 
     def __init__(self, normalized_shape: int, eps: float = 1e-6) -> None:
         super().__init__()
