@@ -91,3 +91,14 @@ def test_canvas_digits_split_and_place():
     with pytest.raises(ValueError, match="off the"):
         place(imgs, 32, (9, 0))
     assert enlarge(torch.zeros(2, 1, 8, 8), 3).shape == (2, 1, 24, 24)
+
+
+def test_batch_norm2d_with_cumulative_running_average():
+    torch.manual_seed(0)
+    bn = nn.BatchNorm2d(2, momentum=None).double()
+    ref = copy.deepcopy(bn)
+    for _ in range(3):
+        x = torch.randn(4, 2, 3, 3, dtype=DT)
+        torch.testing.assert_close(batch_norm2d(x, bn), ref(x))
+    torch.testing.assert_close(bn.running_mean, ref.running_mean)
+    torch.testing.assert_close(bn.running_var, ref.running_var)

@@ -56,3 +56,11 @@ def test_saved_activations_counts_each_stored_tensor_once():
     assert saved.bytes == (L + 1) * B * C * 4
     with_weights = saved_activations(lambda: model(x))
     assert with_weights.bytes > saved.bytes  # the weights are saved too, unless excluded
+
+
+def test_signal_profile_leaves_the_global_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    signal_profile("he", depth=2, width=8, batch_size=4)
+    torch.testing.assert_close(torch.rand(3), expected)

@@ -40,7 +40,7 @@ def batch_norm2d(x: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
         n = x.numel() // x.shape[1]
         with torch.no_grad():
             bn.num_batches_tracked += 1
-            m = bn.momentum
+            m = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)  # None: running mean
             bn.running_mean.mul_(1 - m).add_(m * mean)
             bn.running_var.mul_(1 - m).add_(m * var * n / max(n - 1, 1))
     else:

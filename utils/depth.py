@@ -86,8 +86,9 @@ def signal_profile(scheme: str, *, activation: str = "relu", depth: int = 20, wi
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     act = _ACTIVATIONS[activation]
     gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    layers = [init_linear_(nn.Linear(width, width), scheme) for _ in range(depth)]
+    with torch.random.fork_rng(devices=[]):  # seed the layers' initialisation without touching the caller's RNG
+        torch.manual_seed(seed)
+        layers = [init_linear_(nn.Linear(width, width), scheme) for _ in range(depth)]
     if zero_bias:
         for layer in layers:
             nn.init.zeros_(layer.bias)

@@ -155,7 +155,9 @@ def _lr_at(step: int, steps: int, lr: float) -> float:
 def train_seq2seq(model: nn.Module, task: str = "reverse", *, lengths: tuple[int, int] = (4, 16),
                   steps: int = 1500, batch_size: int = 64, lr: float = 3e-3, grad_clip: float = 1.0,
                   seed: int = 0, progress: bool = True) -> list[float]:
-    """Teacher-forced training of any model with ``model(src, tgt_in) -> (logits, weights)``.
+    """Teacher-forced training of any model with ``model(src, tgt_in) -> (logits, weights)`` and a
+    ``bos`` attribute (the start token id), such as :class:`Seq2SeqGRU` and
+    :class:`utils.encoder_decoder.TransformerSeq2Seq`.
 
     Each step draws one length ``L`` uniformly from ``lengths`` (inclusive) and a batch of that
     length (seed ``seed * 1_000_003 + step``); Adam, linear warm-up (5 % of the steps) then cosine
