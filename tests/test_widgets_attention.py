@@ -116,3 +116,31 @@ def test_builders_run_without_a_browser(tiny, tiny_bert):
     assert ui2.children[2].children[0].max == 3  # [CLS] hello world [SEP]
     assert isinstance(make_qk_toy_widget(), W.VBox)
     plt.close("all")
+
+
+def test_browser_attention_builders(tiny):
+    from utils.widgets.attention import (AttentionMaps, attention_explorer, dk_explorer, qkv_explorer,
+                                         stored_attention_explorer)
+
+    ex = attention_explorer(tiny, presets={"p": "1 2 3"}, task="reverse")
+    m = ex.config["model"]
+    assert (m["C"], m["nh"], len(m["blocks"])) == (tiny.config.d_model, tiny.config.num_heads, tiny.config.num_layers)
+    with pytest.raises(ValueError, match="task"):
+        attention_explorer(tiny, task="translate")
+    with pytest.raises(ValueError, match="digits"):
+        attention_explorer(tiny, inputs=("1 2", "x"))
+    with pytest.raises(TypeError, match="TinyTransformer"):
+        attention_explorer(torch.nn.Linear(2, 2))
+    assert qkv_explorer().mount == "qkv" and dk_explorer(d_k=8).config["dk"] == 8
+    with pytest.raises(ValueError, match="power of two"):
+        dk_explorer(d_k=100)
+    w = torch.softmax(torch.randn(2, 3, 4, 4), -1)
+    maps = {"a b c d": AttentionMaps(list("abcd"), w, "m")}
+    ex = stored_attention_explorer({"enc": maps, "dec": maps}, causal={"dec": True}, layers={"dec": [1]})
+    enc, dec = ex.config["sources"]
+    assert enc["layers"] == [0, 1] and dec["layers"] == [1]
+    assert "bidirectional" in enc["note"] and "causal" in dec["note"]
+    with pytest.raises(ValueError, match="layer indices"):
+        stored_attention_explorer({"enc": maps}, layers={"enc": [2]})
+    with pytest.raises(ValueError, match="sentences"):
+        stored_attention_explorer({"enc": [maps["a b c d"]]})

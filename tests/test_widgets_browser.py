@@ -25,7 +25,8 @@ from utils.conv_explorer import parse_kernel
 from utils.data import make_sequence_task
 from utils.rnn_models import SequenceRegressor, parse_adding_sequence, trace_model
 from utils.transformer import TinyTransformer, TinyTransformerConfig
-from utils.widgets.attention import AttentionMaps, attention_explorer, qkv_explorer, stored_attention_explorer
+from utils.widgets.attention import (AttentionMaps, attention_explorer, dk_explorer, qkv_explorer,
+                                    stored_attention_explorer)
 from utils.widgets.browser import standalone_page
 from utils.widgets.conv import conv_explorer, explorer_images, learned_kernels
 from utils.widgets.gating import gating_explorer
@@ -276,6 +277,11 @@ def test_qkv_toy_output_is_the_convex_combination(page):
     got = [values(page, f"{root} .lmho-ox")[0], values(page, f"{root} .lmho-oy")[0]]
     assert np.abs(np.array(got) - ref.output).max() < TOL
     assert abs(ref.weights.sum() - 1) < 1e-12 and (ref.weights >= 0).all()
+    no_errors(page, root)
+
+
+def test_dk_explorer_reproduces_the_saturation_measurement(page):
+    root = show(page, dk_explorer())
     set_value(page, f"{root} input[aria-label='d_k = 2^']", 9)
     stats = saturation_stats(512)
     for mode in ("scaled", "unscaled"):

@@ -15,7 +15,7 @@ Explained in chapter 3 ("Attention and the Transformer"). Three layers (DESIGN.m
   (``utils/resources/widgets/attention.js``, Python references in
   :mod:`utils.widgets.reference`): :func:`attention_explorer` runs the tiny Transformer's
   exported weights on the reader's digits, :func:`qkv_explorer` is the Q/K/V toy with the
-  output as a convex combination of the values and a d_k measurement, and
+  output as a convex combination of the values, :func:`dk_explorer` the d_k measurement, and
   :func:`stored_attention_explorer` shows maps of real models precomputed for a set of
   sentences (:func:`attention_maps_for_texts`).
 
@@ -49,6 +49,7 @@ __all__ = [
     "make_qk_toy_widget",
     "attention_explorer",
     "qkv_explorer",
+    "dk_explorer",
     "attention_maps_for_texts",
     "stored_attention_explorer",
 ]
@@ -354,22 +355,31 @@ def attention_explorer(model, *, inputs: tuple[str, str] = ("3 1 4 1 5 9 2 6", "
 def qkv_explorer(*, q_angle: float = 20.0, q_length: float = 2.0,
                  keys: tuple[tuple[float, float], ...] = ((0.0, 2.0), (70.0, 2.0), (150.0, 2.0)),
                  values: tuple[tuple[float, float], ...] = ((3.0, 0.5), (-1.0, 3.0), (-2.5, -2.0)),
-                 temperature: float = 1.0, d_k: int = 64, seed: int = 0,
+                 temperature: float = 1.0,
                  title: str = "Q/K/V toy: one query, three keys, three values") -> BrowserExplorer:
-    """The Q/K/V toy in the reader's browser: a 2-D query, three keys ``(angle, length)`` with their
-    own lengths, three 2-D values, and the output ``sum_j a_j v_j`` inside the triangle of the values;
-    below it, the d_k measurement (random queries and keys, scaled and unscaled scores).
-    Python references: :func:`utils.widgets.reference.qkv_toy` and ``saturation_stats``."""
+    """The Q/K/V toy in the reader's browser: a 2-D query, three keys ``(angle in degrees, length)``
+    with their own lengths, three 2-D values, and the output ``sum_j a_j v_j``, which always lies
+    in the triangle of the values. Python reference: :func:`utils.widgets.reference.qkv_toy`."""
     if len(keys) != 3 or len(values) != 3:
         raise ValueError(f"keys and values must hold three entries each, got {len(keys)} and {len(values)}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature!r}")
+    if not 0.1 <= temperature <= 10:
+        raise ValueError(f"temperature must be in [0.1, 10] (the slider's range), got {temperature!r}")
+    config = {"q_angle": float(q_angle), "q_length": float(q_length), "keys": [[float(a), float(l)] for a, l in keys],
+              "values": [[float(x), float(y)] for x, y in values], "temperature": float(temperature)}
+    return BrowserExplorer("attention", config, mount="qkv", title=title)
+
+
+def dk_explorer(*, d_k: int = 64, seed: int = 0,
+                title: str = "Why divide by sqrt(d_k): scores of random vectors, scaled and unscaled") -> BrowserExplorer:
+    """The measurement of chapter 40 as a slider over d_k (2 to 1024), in the reader's browser:
+    16 random queries and 32 random keys with N(0, 1) entries; the spread of the scores, the
+    mean largest weight and the mean row entropy with and without the ``1/sqrt(d_k)`` scale.
+    Python reference: :func:`utils.widgets.reference.saturation_stats`."""
     if d_k not in [2 ** k for k in range(1, 11)]:
         raise ValueError(f"d_k must be a power of two from 2 to 1024, got {d_k!r}")
-    config = {"q_angle": float(q_angle), "q_length": float(q_length), "keys": [[float(a), float(l)] for a, l in keys],
-              "values": [[float(x), float(y)] for x, y in values], "temperature": float(temperature), "dk": int(d_k),
-              "seed": int(seed)}
-    return BrowserExplorer("attention", config, mount="qkv", title=title)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+        raise ValueError(f"seed must be an int in [0, 2**32), got {seed!r}")
+    return BrowserExplorer("attention", {"dk": int(d_k), "seed": seed}, mount="dk", title=title)
 
 
 def attention_maps_for_texts(texts: list[str], tokenizer, model, *, max_tokens: int = 24) -> dict[str, AttentionMaps]:

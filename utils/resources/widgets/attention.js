@@ -5,9 +5,9 @@
  *   layer, so both controls change the model's output as well as the maps. Two inputs side by side.
  *   Python reference: utils.widgets.reference.tiny_transformer_forward.
  * mount_qkv: one 2-D query, three keys with their own lengths and three values; the output is the
- *   convex combination sum_j a_j v_j. Below it, the d_k measurement of chapter 40 with random
- *   vectors (mulberry32 + Box-Muller, reproduced by reference.mulberry_normal).
- *   Python reference: reference.qkv_toy and reference.saturation_stats.
+ *   convex combination sum_j a_j v_j. Python reference: reference.qkv_toy.
+ * mount_dk: the d_k measurement of chapter 40 with random vectors (mulberry32 + Box-Muller,
+ *   reproduced by reference.mulberry_normal). Python reference: reference.saturation_stats.
  * mount_stored_attention: attention maps of real pretrained models, precomputed in Python for a set
  *   of sentences (no model runs here), two sentences side by side.
  */
@@ -303,13 +303,6 @@ LMHO.mount_qkv = function (root, cfg) {
   svg.setAttribute("width", 330); svg.setAttribute("height", 330); svg.setAttribute("class", "lmho-plot");
   var table = E("div");
   body.appendChild(LMHO.row([svg, table], "lmho-top"));
-  // the d_k measurement
-  var dkBox = E("div");
-  var dkSlider = LMHO.slider("d_k = 2^", 1, 10, 1, Math.round(Math.log2(cfg.dk)), function () { update(); },
-                             function (v) { return v + " = " + Math.pow(2, v); });
-  body.appendChild(E("div", {"class": "lmho-title", style: "margin-top:8px", text: "Why divide by \u221Ad_k: 16 random queries, 32 random keys, entries N(0, 1)"}));
-  body.appendChild(LMHO.row([dkSlider.node]));
-  body.appendChild(dkBox);
 
   function add(tag, attrs, text) {
     var e = document.createElementNS(ns, tag);
@@ -371,7 +364,24 @@ LMHO.mount_qkv = function (root, cfg) {
     line.appendChild(document.createTextNode(")  with scale 1/(\u221A2 \u00B7 \u03C4) = " + LMHO.fmt(scale, 3)));
     table.appendChild(line);
     table.appendChild(E("div", {"class": "lmho-note", text: "The weights are \u2265 0 and sum to 1, so the output always lies in the grey triangle of the values."}));
-    // 3. the d_k measurement
+  }
+  update();
+  root.lmho = {update: update};
+};
+
+LMHO.mount_dk = function (root, cfg) {
+  // the d_k measurement of chapter 40, live: scores of random queries and keys, scaled and unscaled
+  var E = LMHO.el;
+  var body = LMHO.start(root, cfg.title);
+  var msg = LMHO.message();
+  var update = LMHO.timed(root, msg, function () { render(); });
+  var dkBox = E("div");
+  var dkSlider = LMHO.slider("d_k = 2^", 1, 10, 1, Math.round(Math.log2(cfg.dk)), function () { update(); },
+                             function (v) { return v + " = " + Math.pow(2, v); });
+  body.appendChild(LMHO.row([dkSlider.node, E("span", {"class": "lmho-note", text: "16 random queries and 32 random keys with N(0, 1) entries"})]));
+  body.appendChild(msg);
+  body.appendChild(dkBox);
+  function render() {
     var d = Math.pow(2, +dkSlider.input.value), st = LMHO.saturation(d, cfg.seed, 16, 32);
     dkBox.innerHTML = "";
     var t2 = E("table", {"class": "lmho-table lmho-dk"});
