@@ -88,6 +88,10 @@ def test_tiny_transformer_forward_is_the_model_and_temperature_scales_scores():
         np.testing.assert_allclose(a, b, atol=1e-12)
         flat = tiny_transformer_forward(model, idx, temperature=1e3)[1][0]
         np.testing.assert_allclose(flat, np.full_like(flat, 1 / 6), atol=1e-2)
+    batch = torch.tensor([[1, 2, 3, 4], [4, 3, 2, 1]])
+    lb, mb = tiny_transformer_forward(model, batch, temperature=0.5)
+    assert lb.shape == (2, 4, 10) and mb.shape == (2, 2, 2, 4, 4)
+    np.testing.assert_allclose(lb[1], tiny_transformer_forward(model, [4, 3, 2, 1], temperature=0.5)[0], atol=1e-12)
     with pytest.raises(ValueError, match="temperature"):
         tiny_transformer_forward(model, [1, 2], temperature=0)
     with pytest.raises(ValueError, match="idx"):

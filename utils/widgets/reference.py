@@ -137,10 +137,12 @@ def gate_trace(model: SequenceRegressor, x_seq: torch.Tensor, *, clamp_units=(),
 
 @torch.no_grad()
 def tiny_transformer_forward(model, idx, *, temperature: float = 1.0, d_k: float | None = None):
-    """Logits ``(T, V)`` and attention weights ``(L, nh, T, T)`` of a
-    :class:`utils.transformer.TinyTransformer` on one sequence ``idx`` ``(T,)``, in float64, with
-    every attention score divided by ``sqrt(d_k) * temperature`` (``d_k`` defaults to the head
-    size, ``temperature`` to 1: then this is ``model.forward_with_attention``, tested).
+    """Logits and attention weights of a :class:`utils.transformer.TinyTransformer` in float64, with
+    every attention score divided by ``sqrt(d_k) * temperature`` in every layer (``d_k`` defaults
+    to the head size and ``temperature`` to 1: then this is ``model.forward_with_attention``, tested).
+
+    ``idx``: one sequence ``(T,)`` -> logits ``(T, V)``, weights ``(L, nh, T, T)``; or a batch
+    ``(B, T)`` -> ``(B, T, V)`` and ``(B, L, nh, T, T)``.
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature!r}")
@@ -151,18 +153,21 @@ def tiny_transformer_forward(model, idx, *, temperature: float = 1.0, d_k: float
     if not d_k > 0:
         raise ValueError(f"d_k must be positive, got {d_k!r}")
     idx = torch.as_tensor(idx, dtype=torch.long)
-    if idx.ndim != 1 or not 0 < idx.numel() <= cfg.max_len:
-        raise ValueError(f"idx must be one sequence (T,) with 1 <= T <= {cfg.max_len}, got shape {tuple(idx.shape)}")
-    x = m.pos(m.tok_emb(idx[None]))  # (1, T, C)
+    single = idx.ndim == 1
+    batch = idx[None] if single else idx  # (B, T)
+    if batch.ndim != 2 or not 0 < batch.shape[1] <= cfg.max_len:
+        raise ValueError(f"idx must be a sequence (T,) or a batch (B, T) with 1 <= T <= {cfg.max_len}, "
+                         f"got shape {tuple(idx.shape)}")
+    x = m.pos(m.tok_emb(batch))  # (B, T, C)
     maps = []
     for block in m.blocks:
         mha = block.self_attn
 
         def attend(inp):
-            q, k, v = (mha._split_heads(F.linear(inp, w, b))  # each (1, nh, T, hs)
+            q, k, v = (mha._split_heads(F.linear(inp, w, b))  # each (B, nh, T, hs)
                        for w, b in zip(mha.in_proj_weight.chunk(3), mha.in_proj_bias.chunk(3)))
-            weights = torch.softmax(q @ k.transpose(-2, -1) / (math.sqrt(d_k) * temperature), dim=-1)  # (1, nh, T, T)
-            out = (weights @ v).transpose(1, 2).reshape(inp.shape)  # (1, T, C)
+            weights = torch.softmax(q @ k.transpose(-2, -1) / (math.sqrt(d_k) * temperature), dim=-1)  # (B, nh, T, T)
+            out = (weights @ v).transpose(1, 2).reshape(inp.shape)  # (B, T, C)
             return mha.out_proj(out), weights
 
         if block.norm_first:
@@ -173,9 +178,12 @@ def tiny_transformer_forward(model, idx, *, temperature: float = 1.0, d_k: float
             a, w = attend(x)
             x = block.norm1(x + a)
             x = block.norm2(x + block._ff(x))
-        maps.append(w[0])
-    logits = m.head(m.norm(x))[0]  # (T, V)
-    return logits.numpy(), torch.stack(maps).numpy()
+        maps.append(w)
+    logits = m.head(m.norm(x))  # (B, T, V)
+    weights = torch.stack(maps, dim=1)  # (B, L, nh, T, T)
+    if single:
+        return logits[0].numpy(), weights[0].numpy()
+    return logits.numpy(), weights.numpy()
 
 
 @dataclass(frozen=True)
