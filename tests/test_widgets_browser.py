@@ -387,3 +387,91 @@ def test_explorers_stored_in_the_chapters_start_without_errors(page, nb):
     assert page.eval_on_selector_all(".lmho-explorer[data-error]", "els => els.map(e => e.getAttribute('data-error'))") == []
     assert page.lmho_errors == []
     assert math.isfinite(sum(page.evaluate("Array.from(document.querySelectorAll('.lmho-explorer')).map(r => r.lmhoTimes.length)")))
+
+
+# ---------------------------------------------------------------- JupyterLab: the same output, run in a real kernel
+
+@pytest.fixture()
+def lab(tmp_path):
+    """A JupyterLab server on localhost serving a notebook that displays two explorers."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    import nbformat
+
+    from browser import free_port
+
+    require_browser()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from utils.widgets.conv import conv_explorer\nconv_explorer(c_out=2)"),
+                nbformat.v4.new_code_cell("from utils.widgets.attention import qkv_explorer\nqkv_explorer()")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "explorers.ipynb")
+    settings = tmp_path / "lab-settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    port, token = free_port(), "lmho-explorers"
+    env = dict(os.environ, JUPYTER_PLATFORM_DIRS="1", JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "lab-settings"))
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}", "--LabApp.news_url=",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    with open(tmp_path / "server.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(240):
+                try:
+                    urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                    break
+                except OSError:
+                    if proc.poll() is not None:
+                        pytest.fail("JupyterLab exited:\n" + (tmp_path / "server.log").read_text()[-2000:])
+                    time.sleep(0.5)
+            else:
+                pytest.fail("JupyterLab did not start in 120 s")
+            yield f"{base}/lab/tree/explorers.ipynb?token={token}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def test_explorers_run_in_jupyterlab(lab):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=require_browser(), args=CHROMIUM_ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(lab)
+        pg.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
+        try:  # a fresh machine may ask which kernel to start
+            pg.wait_for_selector(".jp-Dialog .jp-mod-accept", timeout=15_000)
+            pg.click(".jp-Dialog .jp-mod-accept")
+        except Exception:
+            pass
+        pg.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+        pg.click(".lm-MenuBar-itemLabel:text-is('Run')")
+        pg.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+        pg.wait_for_function("document.querySelectorAll(\".jp-OutputArea-output .lmho-explorer[data-ready='1']\").length >= 2",
+                             timeout=300_000, polling=1000)
+        conv = ".jp-OutputArea-output .lmho-explorer[data-kind=conv]"
+        set_value(pg, f"{conv} input[aria-label='stride']", 2)  # 8x8, K 3, padding 1, stride 2 -> 4x4 per channel
+        cells = pg.eval_on_selector_all(f"{conv} .lmho-out .lmho-cell", "els => els.length")
+        x = explorer_images()[list(explorer_images())[0]][None]
+        ref = conv_reference(x, np.array([[[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]]] * 2), [0, 0], stride=2, padding=1)
+        got = values(pg, f"{conv} .lmho-out .lmho-cell").reshape(ref.shape)
+        ARTIFACTS.mkdir(exist_ok=True)
+        pg.screenshot(path=str(ARTIFACTS / "jupyterlab_explorers.png"))
+        failed = pg.eval_on_selector_all(".lmho-explorer[data-error]", "els => els.map(e => e.getAttribute('data-error'))")
+        browser.close()
+    assert cells == 2 * 16 and np.abs(got - ref).max() < TOL
+    assert failed == [] and errors == []

@@ -92,26 +92,34 @@ LMHO.headMatrix = function (maps, layer, head, T) {
   return out;
 };
 
-/* One attention panel: heatmap with values, the query's row outlined, the row as bars. */
+/* One attention panel: heatmap with values (the chosen query's row outlined) and, under the same
+ * columns, that row as bars. */
 LMHO.AttentionPanel = function (label) {
   var E = LMHO.el;
   this.node = E("div", {"class": "lmho-panel lmho-attpanel", "data-panel": label});
   this.cap = E("div", {"class": "lmho-cap"});
   this.holder = E("div");
-  this.bars = E("div", {"class": "lmho-rowbars"});
   this.extra = E("div", {"class": "lmho-cap"});
   this.node.appendChild(this.cap);
   this.node.appendChild(this.holder);
   this.node.appendChild(this.extra);
-  this.node.appendChild(this.bars);
-  this.key = ""; this.grid = null;
+  this.key = ""; this.grid = null; this.barCells = [];
 };
 LMHO.AttentionPanel.prototype.draw = function (tokens, W, query, caption, onQuery) {
   var T = tokens.length, key = tokens.join("\u241f"), E = LMHO.el, self = this;
   if (key !== this.key) {
-    var size = T <= 12 ? 34 : (T <= 20 ? 26 : 18);
-    this.grid = new LMHO.Grid(T, T, {cell: size, rowLabels: tokens, colLabels: tokens, font: size >= 26 ? 9 : 7});
+    var size = T <= 10 ? 27 : (T <= 20 ? 23 : 16);
+    this.grid = new LMHO.Grid(T, T, {cell: size, rowLabels: tokens, colLabels: tokens, font: size >= 23 ? 8 : 7});
     this.grid.onCell("click", function (r) { if (onQuery) onQuery(r); });
+    // one more grid row: the query's weights as bars, aligned with the key columns
+    this.rowLabel = E("div", {"class": "lmho-lab lmho-rowlab", text: "row"});
+    this.grid.node.appendChild(this.rowLabel);
+    this.barCells = [];
+    for (var s = 0; s < T; s++) {
+      var bar = E("div", {"class": "lmho-w", "data-key": s, style: "background:#2171b5;width:70%"});
+      this.grid.node.appendChild(E("div", {"class": "lmho-barcell", style: "height:44px;display:flex;align-items:flex-end;justify-content:center;border-bottom:1px solid #999"}, [bar]));
+      this.barCells.push(bar);
+    }
     this.holder.innerHTML = "";
     this.holder.appendChild(this.grid.node);
     this.key = key;
@@ -121,19 +129,13 @@ LMHO.AttentionPanel.prototype.draw = function (tokens, W, query, caption, onQuer
   for (var i = 0; i < W.length; i++) vmax = Math.max(vmax, W[i]);
   this.grid.update(Array.from(W), function (v) { return LMHO.sequential(v, 0, vmax); }, T <= 20 ? 2 : null);
   this.grid.mark(function (r) { return r === query; }, "lmho-sel");
-  this.bars.innerHTML = "";
-  var table = E("table", {"class": "lmho-table lmho-rowtab"});
-  var tr1 = E("tr", {}, [E("th", {text: "key"})]), tr2 = E("tr", {}, [E("th", {text: "weight of query " + query + " (" + tokens[query] + ")"})]);
-  for (var s = 0; s < T; s++) {
-    tr1.appendChild(E("th", {text: tokens[s]}));
-    var td = E("td", {"class": "lmho-w", "data-key": s});
-    LMHO.setNum(td, W[query * T + s], 3);
-    var rgb = LMHO.sequential(W[query * T + s], 0, 1);
-    td.style.background = LMHO.css(rgb); td.style.color = LMHO.ink(rgb);
-    tr2.appendChild(td);
+  this.rowLabel.textContent = "row " + query;
+  for (var k = 0; k < T; k++) {
+    var v = W[query * T + k];
+    this.barCells[k].style.height = Math.max(1, Math.round(42 * v)) + "px";
+    this.barCells[k].setAttribute("data-v", String(v));
+    this.barCells[k].title = tokens[k] + ": " + String(v);
   }
-  table.appendChild(tr1); table.appendChild(tr2);
-  this.bars.appendChild(table);
 };
 
 LMHO.mount_attention = function (root, cfg) {

@@ -280,6 +280,7 @@ LMHO.STYLE = [
   ".lmho-explorer{font:13px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#111;background:#fff;",
   "border:1px solid #d0d7de;border-radius:6px;padding:8px 10px;margin:6px 0;max-width:100%;overflow-x:auto}",
   ".lmho-explorer *{box-sizing:border-box}",
+  ".lmho-explorer table{margin:0;width:auto}",
   ".lmho-title{font-weight:600;margin-bottom:4px}",
   ".lmho-row{display:flex;flex-wrap:wrap;gap:6px 14px;align-items:center;margin:4px 0}",
   ".lmho-top{align-items:flex-start}",
