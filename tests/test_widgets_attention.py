@@ -114,6 +114,8 @@ def test_builders_run_without_a_browser(tiny, tiny_bert):
     tok, model = tiny_bert
     ui2 = make_attention_widget(model, tok, text="Hello world")
     assert ui2.children[2].children[0].max == 3  # [CLS] hello world [SEP]
+    # no causal-mask toggle on a bidirectional encoder's weights: it would mislead
+    assert not any(isinstance(c, W.Checkbox) for box in ui2.children[:3] for c in box.children)
     assert isinstance(make_qk_toy_widget(), W.VBox)
     plt.close("all")
 

@@ -213,7 +213,14 @@ def _error_safe(out, fn):
 
 
 def make_attention_widget(model, tokenizer=None, *, text: str | None = None, presets: dict[str, str] | None = None):
-    """The attention explorer.
+    """The kernel-side attention explorer (a live Python kernel; the in-browser
+    :func:`attention_explorer` and :func:`stored_attention_explorer` work everywhere).
+
+    It runs the model on any input typed in the kernel, which the browser cannot do for a real
+    pretrained encoder. The temperature re-normalises the weights of the layer shown
+    (:func:`utils.attention.retemper`: exact for that layer, the model is not re-run). There is no
+    causal-mask toggle: both models are bidirectional encoders, and masking their weights after the
+    fact would not show what a causal model attends to.
 
     Args:
         model: a :class:`utils.transformer.TinyTransformer` (then ``text`` is digits such as
@@ -241,7 +248,6 @@ def make_attention_widget(model, tokenizer=None, *, text: str | None = None, pre
     head = W.Dropdown(options=[(f"head {h}", h) for h in range(nh)] + [("mean of heads", -1)], description="head")
     query = W.IntSlider(0, 0, T - 1, description="query")
     temp = W.FloatLogSlider(value=1.0, base=10, min=-1, max=1, step=0.05, description="temperature")
-    causal = W.Checkbox(False, description="causal mask")
     errors = W.Output()
 
     def on_preset(change):
@@ -249,14 +255,14 @@ def make_attention_widget(model, tokenizer=None, *, text: str | None = None, pre
             box.value = change["new"]
     preset.observe(on_preset, names="value")
 
-    def draw(text, layer, head, query, temperature, causal):
+    def draw(text, layer, head, query, temperature):
         errors.outputs = ()
         maps = maps_for(text)
         n = len(maps.tokens)
         if query >= n:  # the new input is shorter than the old one
             query = n - 1
         view = attention_view(maps, layer=layer, head=None if head == -1 else head, query=query,
-                              temperature=temperature, causal=causal)
+                              temperature=temperature)
         plot_attention_view(view)
         plt.show()
 
@@ -267,8 +273,8 @@ def make_attention_widget(model, tokenizer=None, *, text: str | None = None, pre
             pass
     box.observe(sync_query, names="value")
     plot = W.interactive_output(_error_safe(errors, draw), dict(text=box, layer=layer, head=head, query=query,
-                                                                temperature=temp, causal=causal))
-    ui = W.VBox([W.HBox([box, preset]), W.HBox([layer, head]), W.HBox([query, temp, causal]), errors, plot])
+                                                                temperature=temp))
+    ui = W.VBox([W.HBox([box, preset]), W.HBox([layer, head]), W.HBox([query, temp]), errors, plot])
     display(ui)
     return ui
 
