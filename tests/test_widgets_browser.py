@@ -5,7 +5,9 @@ Each test types an input into an explorer as a reader would, reads the numbers t
 reference of :mod:`utils.widgets.reference` (the book's own convolution, recurrent cells and
 Transformer), within 1e-4. The last tests time one update (a slider move or a keystroke: the
 handler, the recompute and the browser's layout) and require the 95th percentile to stay under
-50 ms, and load the explorer outputs stored in the chapter notebooks to check that they start.
+50 ms, load the explorer outputs stored in the chapter notebooks to check that they start, and run
+two explorers in a real JupyterLab. The largest differences and the update times are written to
+``test-artifacts/widget_differences.json`` and ``widget_timings.json``.
 
 Skipped with a message when Chromium is missing locally; in CI (``CI`` set) that is a failure.
 """
@@ -34,6 +36,7 @@ from utils.widgets.reference import conv_reference, gate_trace, qkv_toy, saturat
 
 TOL = 1e-4
 TIMINGS: dict[str, dict[str, float]] = {}
+DIFFS: dict[str, float] = {}  # largest |browser - Python| per explorer, written to test-artifacts
 NOTEBOOKS = ["chapters/03_algorithms/20_convolution.ipynb", "chapters/03_algorithms/31_gates_gru_lstm.ipynb",
              "chapters/03_algorithms/40_attention.ipynb", "chapters/03_algorithms/42_the_transformer.ipynb",
              "chapters/03_algorithms/43_attention_in_a_pretrained_model.ipynb"]
@@ -54,9 +57,11 @@ def page():
         pg.lmho_errors = errors
         yield pg
         browser.close()
+    ARTIFACTS.mkdir(exist_ok=True)
     if TIMINGS:
-        ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "widget_timings.json").write_text(json.dumps(TIMINGS, indent=1))
+    if DIFFS:
+        (ARTIFACTS / "widget_differences.json").write_text(json.dumps(DIFFS, indent=1))
 
 
 def show(page, explorer):
@@ -77,6 +82,13 @@ def set_value(page, selector, value, event="input"):
 def values(page, selector) -> np.ndarray:
     """The exact values (``data-v``) of the rendered cells under ``selector``, in document order."""
     return np.array(page.eval_on_selector_all(selector, "els => els.map(e => parseFloat(e.getAttribute('data-v')))"))
+
+
+def close(name, got, want, scale=1.0):
+    """Assert |got - want| < 1e-4 * scale everywhere and record the largest difference under ``name``."""
+    diff = float(np.max(np.abs(np.asarray(got, dtype=float) - np.asarray(want, dtype=float)))) / scale
+    DIFFS[name] = max(DIFFS.get(name, 0.0), diff)
+    assert diff < TOL, (name, diff)
 
 
 def no_errors(page, root):
@@ -118,12 +130,13 @@ def test_conv_explorer_equals_conv2d_for_typed_kernels_and_drawn_input(page):
     w = np.array([[parse_kernel(t) for t in row] for row in texts])  # (3, 2, 3, 3)
     ref = conv_reference(x, w, np.array(biases), stride=2, padding=2, dilation=2)
     got = values(page, f"{root} .lmho-out .lmho-cell").reshape(ref.shape)
-    assert np.abs(got - ref).max() < TOL
+    close("convolution", got, ref)
     # the chosen position: per-channel sums plus the bias are the output value there
     set_value(page, f"{root} input[aria-label='position']", 5)
     total = values(page, f"{root} .lmho-total")[0]
     sums = values(page, f"{root} .lmho-chsum-v")
-    assert abs(total - ref[0].flat[5]) < TOL and abs(sums.sum() + biases[0] - total) < TOL
+    close("convolution", total, ref[0].flat[5])
+    close("convolution", sums.sum() + biases[0], total)
     assert "floor((8 + 2*2 - 2*(3 - 1) - 1) / 2) + 1 = 4" in page.inner_text(root)
     no_errors(page, root)
 
@@ -137,12 +150,12 @@ def test_conv_explorer_learned_kernel_any_k_and_errors(page):
     assert abs(float(page.input_value(f"{root} input.lmho-bias[data-o='0']")) - bias) < 5e-5
     x = explorer_images()[list(explorer_images())[0]][None]
     ref = conv_reference(x, parse_kernel(text)[None, None], [round(bias, 4)])
-    assert np.abs(values(page, f"{root} .lmho-out .lmho-cell").reshape(ref.shape) - ref).max() < TOL
+    close("convolution", values(page, f"{root} .lmho-out .lmho-cell").reshape(ref.shape), ref)
     five = "1 0 0 0 1; 0 1 0 1 0; 0 0 -4 0 0; 0 1 0 1 0; 1 0 0 0 1"  # any K x K
     page.fill(f"{root} input.lmho-kernel[data-o='0'][data-c='0']", five)
     ref = conv_reference(x, parse_kernel(five)[None, None], [round(bias, 4)])
     assert ref.shape == (1, 4, 4)
-    assert np.abs(values(page, f"{root} .lmho-out .lmho-cell").reshape(ref.shape) - ref).max() < TOL
+    close("convolution", values(page, f"{root} .lmho-out .lmho-cell").reshape(ref.shape), ref)
     page.fill(f"{root} input.lmho-kernel[data-o='0'][data-c='0']", "1 2; 3")
     assert "must be square" in page.get_attribute(root, "data-error")
     page.fill(f"{root} input.lmho-kernel[data-o='0'][data-c='0']", five)
@@ -176,7 +189,7 @@ def test_gating_explorer_equals_the_book_cells_on_a_typed_sequence(page, gated_m
     x_seq, target = parse_adding_sequence(typed)
     model = gated_models[name]
     ref = gate_trace(model, x_seq)
-    assert abs(values(page, f"{root} .lmho-pred")[0] - ref.view.prediction) < TOL
+    close("gating", values(page, f"{root} .lmho-pred")[0], ref.view.prediction)
     assert abs(values(page, f"{root} .lmho-target")[0] - target) < 1e-12
     page.fill(f"{root} input[aria-label='units shown']", "0 5 11")
     for t in (0, 4, len(x_seq) - 1):
@@ -186,8 +199,8 @@ def test_gating_explorer_equals_the_book_cells_on_a_typed_sequence(page, gated_m
         for u, cells in table.items():
             for panel, v in cells.items():
                 want = ref.view.keep[t, u] if panel == "keep" else ref.view.panels[panel][t, u]
-                assert abs(v - want) < TOL, (name, t, u, panel, v, want)
-        assert abs(values(page, f"{root} .lmho-readout")[0] - ref.readout[t]) < TOL
+                close("gating", v, want)
+        close("gating", values(page, f"{root} .lmho-readout")[0], ref.readout[t])
     # the reference is the chapter's trace_model (float32) in float64
     tm = trace_model(model, x_seq)
     assert all(np.abs(tm.panels[k] - ref.view.panels[k]).max() < 1e-5 for k in tm.panels)
@@ -198,12 +211,12 @@ def test_gating_explorer_equals_the_book_cells_on_a_typed_sequence(page, gated_m
     set_value(page, f"{root} input[aria-label='gate value']", value)
     page.fill(f"{root} input[aria-label='from step']", "3")
     clamped = gate_trace(model, x_seq, clamp_units=(0, 5), clamp_value=value, clamp_from=3)
-    assert abs(values(page, f"{root} .lmho-pred-clamped")[0] - clamped.view.prediction) < TOL
+    close("gating", values(page, f"{root} .lmho-pred-clamped")[0], clamped.view.prediction)
     set_value(page, f"{root} input[aria-label='time step t']", 6)
     for u, cells in _step_table(page, root).items():
         for panel, v in cells.items():
             want = clamped.view.keep[6, u] if panel == "keep" else clamped.view.panels[panel][6, u]
-            assert abs(v - want) < TOL
+            close("gating", v, want)
     gate = "update z" if name == "GRU" else "forget f"
     assert _step_table(page, root)[5][gate] == value
     page.fill(f"{root} input[aria-label='typed']", "1 2 [3")
@@ -238,7 +251,7 @@ def test_attention_explorer_runs_the_tiny_transformer(page, tiny):
     page.fill(f"{root} input[data-panel='input B']", "907")
     a, b = [3, 1, 4, 1, 5, 9, 2, 6], [9, 0, 7]
     logits, maps = tiny_transformer_forward(tiny, a)
-    np.testing.assert_allclose(_grid(page, root, "A", 8), maps[0, 0], atol=TOL)
+    close("attention (tiny Transformer)", _grid(page, root, "A", 8), maps[0, 0])
     with torch.no_grad():
         lg, mp = tiny.forward_with_attention(torch.tensor([a]))
     assert np.abs(maps[1] - mp[1][0].numpy()).max() < 1e-5 and np.abs(logits - lg[0].numpy()).max() < 1e-4
@@ -249,7 +262,7 @@ def test_attention_explorer_runs_the_tiny_transformer(page, tiny):
     tau = 10 ** 0.3
     for panel, ids in (("A", a), ("B", b)):
         logits, maps = tiny_transformer_forward(tiny, ids, temperature=tau, d_k=3)
-        assert np.abs(_grid(page, root, panel, len(ids)) - maps[1, 2]).max() < TOL
+        close("attention (tiny Transformer)", _grid(page, root, panel, len(ids)), maps[1, 2])
         pred = page.eval_on_selector_all(f"{root} .lmho-attpanel[data-panel='{panel}'] .lmho-pred td[data-pos]",
                                          "tds => tds.map(t => +t.textContent)")
         assert pred == logits.argmax(-1).tolist()
@@ -257,7 +270,7 @@ def test_attention_explorer_runs_the_tiny_transformer(page, tiny):
     set_value(page, f"{root} input[aria-label='query']", 2)
     logits, maps = tiny_transformer_forward(tiny, b, temperature=tau, d_k=3)
     row = values(page, f"{root} .lmho-attpanel[data-panel='B'] .lmho-w")
-    assert np.abs(row - maps[1].mean(0)[2]).max() < TOL
+    close("attention (tiny Transformer)", row, maps[1].mean(0)[2])
     page.fill(f"{root} input[data-panel='input A']", "12345678901")
     assert "at most 10 digits" in page.get_attribute(root, "data-error")
     assert page.lmho_errors == []
@@ -273,9 +286,9 @@ def test_qkv_toy_output_is_the_convex_combination(page):
     page.fill(f"{root} input[aria-label='v1 = (']", "-2.5")
     ref = qkv_toy(100, 3.1, (0, 70, 150), (3.9, 2.0, 2.0), ((3, 0.5), (-2.5, 3), (-2.5, -2)), temperature=10 ** -0.25)
     for q, want in (("weight", ref.weights), ("score", ref.scores)):
-        assert np.abs(values(page, f"{root} td[data-q='{q}']") - want).max() < TOL
+        close("Q/K/V toy", values(page, f"{root} td[data-q='{q}']"), want)
     got = [values(page, f"{root} .lmho-ox")[0], values(page, f"{root} .lmho-oy")[0]]
-    assert np.abs(np.array(got) - ref.output).max() < TOL
+    close("Q/K/V toy", got, ref.output)
     assert abs(ref.weights.sum() - 1) < 1e-12 and (ref.weights >= 0).all()
     no_errors(page, root)
 
@@ -287,7 +300,7 @@ def test_dk_explorer_reproduces_the_saturation_measurement(page):
     for mode in ("scaled", "unscaled"):
         for q in ("std", "max_weight", "entropy"):
             got = values(page, f"{root} tr[data-mode='{mode}'] td[data-q='{q}']")[0]
-            assert abs(got - stats[mode][q]) < TOL * max(1, abs(stats[mode][q])), (mode, q)
+            close("d_k measurement (relative)", got, stats[mode][q], scale=max(1.0, abs(stats[mode][q])))
     assert stats["unscaled"]["max_weight"] > 0.9 > 0.5 > stats["scaled"]["max_weight"]
     no_errors(page, root)
 
@@ -304,10 +317,10 @@ def test_stored_maps_explorer_shows_the_stored_weights(page):
     set_value(page, f"{root} input[aria-label='layer']", 1)  # the second stored layer: model layer 2
     set_value(page, f"{root} select[aria-label='head']", 3, "change")
     m_a, m_b = list(maps.values())[1:]
-    assert np.abs(_grid(page, root, "A", 6) - m_a.weights[2, 3].numpy()).max() < TOL
-    assert np.abs(_grid(page, root, "B", 7) - m_b.weights[2, 3].numpy()).max() < TOL
+    close("stored attention maps", _grid(page, root, "A", 6), m_a.weights[2, 3].numpy())
+    close("stored attention maps", _grid(page, root, "B", 7), m_b.weights[2, 3].numpy())
     set_value(page, f"{root} select[aria-label='head']", "mean", "change")
-    assert np.abs(_grid(page, root, "A", 6) - m_a.weights[2].mean(0).numpy()).max() < TOL
+    close("stored attention maps", _grid(page, root, "A", 6), m_a.weights[2].mean(0).numpy())
     assert "bidirectional encoder" in page.inner_text(root) and "causal" not in page.inner_text(f"{root} .lmho-row")
     no_errors(page, root)
 
