@@ -294,6 +294,7 @@ LMHO.STYLE = [
   ".lmho-lab{font-size:10px;color:#444;display:flex;align-items:center;justify-content:center;padding:0 3px;white-space:nowrap}",
   ".lmho-rowlab{justify-content:flex-end}",
   ".lmho-collab{writing-mode:vertical-rl;transform:rotate(180deg);justify-content:flex-start;padding:3px 0;max-height:70px}",
+  ".lmho-inpanel .lmho-grid{touch-action:none;cursor:crosshair}",
   ".lmho-sel{outline:2px solid #ff7f0e;outline-offset:-2px}",
   ".lmho-field{outline:2px solid #ff7f0e;outline-offset:-1px}",
   ".lmho-pad{opacity:0.55}",
