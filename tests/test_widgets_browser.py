@@ -400,6 +400,18 @@ def _stored_explorers(nb_path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS)
+def test_explorers_stored_in_the_chapters_carry_the_current_scripts(nb):
+    # the book shows the stored outputs: after a change to utils/resources/widgets/*.js, re-execute
+    # the chapter (tools/nbtools.py execute) so that the book ships the same code the tests check
+    from utils.widgets.browser import js_source
+
+    for html in _stored_explorers(ROOT / nb):
+        kind = html.split('data-kind="', 1)[1].split('"', 1)[0]
+        script = {"conv": "conv", "gating": "gating"}.get(kind, "attention")
+        assert js_source("core") in html and js_source(script) in html, f"{nb}: stored {kind} explorer is out of date"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS)
 def test_explorers_stored_in_the_chapters_start_without_errors(page, nb):
     outputs = _stored_explorers(ROOT / nb)
     if not outputs:
