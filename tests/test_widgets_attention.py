@@ -146,3 +146,27 @@ def test_browser_attention_builders(tiny):
         stored_attention_explorer({"enc": maps}, layers={"enc": [2]})
     with pytest.raises(ValueError, match="sentences"):
         stored_attention_explorer({"enc": [maps["a b c d"]]})
+
+
+def test_stored_maps_hook_takes_an_encoder_and_a_causal_lm(tiny_bert):
+    # the hook of chapter 43: maps of a causal LM (SmolLM2 in the book) join the encoder's as one more
+    # source; here a tiny random Llama with grouped-query attention stands in for it
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from utils.widgets.attention import attention_maps_for_texts, stored_attention_explorer
+
+    tok, bert = tiny_bert
+    cfg = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=3,
+                      num_attention_heads=4, num_key_value_heads=2, attn_implementation="eager")
+    torch.manual_seed(0)
+    lm = LlamaForCausalLM(cfg).eval()
+    lm.config.output_attentions = True
+    texts = ["the cat sat", "it was too tired"]
+    enc, dec = attention_maps_for_texts(texts, tok, bert), attention_maps_for_texts(texts, tok, lm)
+    w = dec["the cat sat"].weights  # (L, nh, T, T)
+    assert w.shape[:2] == (3, 4) and torch.triu(w, diagonal=1).abs().max() == 0  # causal: nothing above the diagonal
+    ex = stored_attention_explorer({"encoder": enc, "causal LM": dec}, causal={"causal LM": True},
+                                   layers={"causal LM": [0, 2]})
+    src = {s["name"]: s for s in ex.config["sources"]}
+    assert src["causal LM"]["layers"] == [0, 2] and src["causal LM"]["causal"]
+    assert [s["text"] for s in src["encoder"]["sentences"]] == texts
