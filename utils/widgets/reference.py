@@ -74,9 +74,9 @@ def gate_trace(model: SequenceRegressor, x_seq: torch.Tensor, *, clamp_units=(),
     With ``clamp_units`` and ``clamp_value``, from step ``clamp_from`` on the gate that decides
     what a unit keeps is forced to ``clamp_value`` for those units: the GRU's update gate z (book
     convention: z = 1 takes the candidate, so the unit forgets) or the LSTM's forget gate f
-    (f = 0 forgets). The candidate and the other gates are computed as usual. Holder units are
-    those keeping at least 90% of their state per step after the first marker of the unclamped
-    run (:func:`utils.rnn.holding_units`).
+    (f = 0 forgets). The candidate and the other gates are computed as usual. ``holders`` lists
+    the units that keep at least 90% of their state per step after the first marker
+    (:func:`utils.rnn.holding_units`); it is left empty for a clamped run.
     """
     if model.cell not in ("gru", "lstm"):
         raise ValueError(f"model must be a gated regressor ('gru' or 'lstm'), got {model.cell!r}")

@@ -433,7 +433,7 @@ LMHO.mount_stored_attention = function (root, cfg) {
   var panels = [new LMHO.AttentionPanel("A"), new LMHO.AttentionPanel("B")];
   body.appendChild(LMHO.row([panels[0].node, panels[1].node], "lmho-top"));
   function current() { return sources[src.input.value]; }
-  function weights(sent, s) {
+  function weights(sent) {
     if (!sent.W) sent.W = LMHO.decodeUnitU16(sent.w);  // (layers * nh * T * T), decoded once
     return sent.W;
   }
