@@ -131,10 +131,9 @@ LMHO.AttentionPanel.prototype.draw = function (tokens, W, query, caption, onQuer
   this.grid.mark(function (r) { return r === query; }, "lmho-sel");
   this.rowLabel.textContent = "row " + query;
   for (var k = 0; k < T; k++) {
-    var v = W[query * T + k];
-    this.barCells[k].style.height = Math.max(1, Math.round(42 * v)) + "px";
-    this.barCells[k].setAttribute("data-v", String(v));
-    this.barCells[k].title = tokens[k] + ": " + String(v);
+    var v = W[query * T + k], h = Math.max(1, Math.round(42 * v)) + "px", bar = this.barCells[k];
+    if (bar.style.height !== h) bar.style.height = h;
+    bar.setAttribute("data-v", String(v));  // exact value: tests, and the title on hover
   }
 };
 
@@ -209,27 +208,35 @@ LMHO.mount_attention = function (root, cfg) {
       var tokens = r.ids.map(String);
       panels[k].draw(tokens, W, q, "input " + "AB"[k] + ": layer " + l + ", " + (hd === "mean" ? "mean of heads" : "head " + hd) +
                      ", \u03C4 = " + tau.toFixed(2) + ", d_k = " + d, function (row) { query.input.value = row; query.show(); update(); });
-      // the model's output per position (argmax of the logits) against the task's target
+      // the model's output per position (argmax of the logits) against the task's target; the table
+      // is rebuilt only when the input changes, otherwise its cells are edited in place
       var pred = out.logits.map(function (z) { var b = 0; for (var v = 1; v < z.length; v++) if (z[v] > z[b]) b = v; return b; });
-      var want = target(r.ids), ex = panels[k].extra;
-      ex.innerHTML = "";
-      ex.appendChild(document.createTextNode("model output" + (want ? " (" + cfg.task + " target below)" : "") + ": "));
-      var tbl = E("table", {"class": "lmho-table lmho-pred"});
-      var r1 = E("tr", {}, [E("th", {text: "output"})]), r2 = E("tr", {}, [E("th", {text: "target"})]);
-      pred.forEach(function (p, t) {
-        var td = E("td", {"class": want ? (p === want[t] ? "lmho-good" : "lmho-bad") : "", text: String(p), "data-pos": t});
-        var zmax = Math.max.apply(null, Array.from(out.logits[t]));
-        td.setAttribute("data-v", String(zmax));
-        r1.appendChild(td);
-        if (want) r2.appendChild(E("td", {text: String(want[t])}));
-      });
-      tbl.appendChild(r1);
-      if (want) tbl.appendChild(r2);
-      ex.appendChild(tbl);
-      if (want) {
-        var right = pred.filter(function (p, t) { return p === want[t]; }).length;
-        ex.appendChild(E("span", {"class": "lmho-note lmho-score", text: right + " of " + T + " positions right"}));
+      var want = target(r.ids), ex = panels[k].extra, key = r.ids.join(",");
+      if (ex._key !== key) {
+        ex.innerHTML = "";
+        ex.appendChild(document.createTextNode("model output" + (want ? " (" + cfg.task + " target below)" : "") + ": "));
+        var tbl = E("table", {"class": "lmho-table lmho-pred"});
+        var r1 = E("tr", {}, [E("th", {text: "output"})]), r2 = E("tr", {}, [E("th", {text: "target"})]);
+        ex._cells = pred.map(function (p, t) {
+          var td = E("td", {"data-pos": t});
+          r1.appendChild(td);
+          if (want) r2.appendChild(E("td", {text: String(want[t])}));
+          return td;
+        });
+        tbl.appendChild(r1);
+        if (want) tbl.appendChild(r2);
+        ex.appendChild(tbl);
+        ex._score = E("span", {"class": "lmho-note lmho-score"});
+        ex.appendChild(ex._score);
+        ex._key = key;
       }
+      pred.forEach(function (p, t) {
+        var td = ex._cells[t], txt = String(p), cls = want ? (p === want[t] ? "lmho-good" : "lmho-bad") : "";
+        if (td.textContent !== txt) td.textContent = txt;
+        if (td.className !== cls) td.className = cls;
+        td.setAttribute("data-v", String(out.logits[t][p]));  // the winning logit
+      });
+      if (want) ex._score.textContent = pred.filter(function (p, t) { return p === want[t]; }).length + " of " + T + " positions right";
     });
   }
   update();

@@ -51,10 +51,9 @@ LMHO.fmt = function (v, digits) {
 };
 
 LMHO.setNum = function (node, v, digits) {
-  // Show v rounded and keep the exact value in data-v (read by the tests, shown on hover)
+  // Show v rounded and keep the exact value in data-v (read by the tests, shown on hover: LMHO.start)
   node.textContent = LMHO.fmt(v, digits);
   node.setAttribute("data-v", String(v));
-  node.title = String(v);
 };
 
 /* Colour maps. diverging: blue (negative) - white (0) - red (positive), like matplotlib's RdBu_r,
@@ -114,18 +113,20 @@ LMHO.Grid.prototype.update = function (values, colour, digits) {
     if (v === null || v === undefined || (typeof v === "number" && isNaN(v))) {
       if (cell._v === null) continue;
       cell._v = null; cell._bg = null; cell._txt = "";
-      cell.textContent = ""; cell.removeAttribute("data-v"); cell.title = "";
+      cell.textContent = ""; cell.removeAttribute("data-v"); cell.removeAttribute("title");
       cell.style.background = "#fff"; continue;
     }
     var rgb = colour(v), bg = LMHO.css(rgb);
     if (bg !== cell._bg) { cell._bg = bg; cell.style.background = bg; cell.style.color = LMHO.ink(rgb); }
     if (v !== cell._v) {
       cell._v = v;
-      var exact = String(v);
-      cell.setAttribute("data-v", exact);
-      cell.title = exact;
+      cell.setAttribute("data-v", String(v));  // the exact value (tests; shown on hover, see LMHO.start)
       var txt = digits === null ? "" : LMHO.fmt(v, digits);
-      if (txt !== cell._txt) { cell._txt = txt; cell.textContent = txt; }
+      if (txt !== cell._txt) {
+        cell._txt = txt;
+        if (cell.firstChild) cell.firstChild.nodeValue = txt;  // edit the text node in place
+        else cell.appendChild(document.createTextNode(txt));
+      }
     }
   }
 };
@@ -321,6 +322,10 @@ LMHO.start = function (root, title) {
   if (title) root.appendChild(LMHO.el("div", {"class": "lmho-title", text: title}));
   var body = LMHO.el("div");
   root.appendChild(body);
+  root.addEventListener("mouseover", function (ev) {  // the exact value of any number, on hover
+    var t = ev.target;
+    if (t.getAttribute && t.hasAttribute("data-v")) t.title = t.getAttribute("data-v");
+  });
   root.setAttribute("data-ready", "1");
   return body;
 };

@@ -239,25 +239,33 @@ LMHO.mount_gating = function (root, cfg) {
       shown.forEach(function (u) { l.fillRect(0, u * ch, 6, ch); });
       hold.units.forEach(function (u) { r.fillRect(0, u * ch, 6, ch); });
     });
-    // 5. table of the shown units at step t
-    tableBox.innerHTML = "";
-    var table = E("table", {"class": "lmho-table lmho-steps"});
-    var hr = E("tr", {}, [E("th", {text: "unit"})]);
-    run.names.forEach(function (n) { hr.appendChild(E("th", {text: n + "_t"})); });
-    hr.appendChild(E("th", {text: "keeps"}));
-    table.appendChild(hr);
-    shown.forEach(function (u) {
-      var tr = E("tr", {"data-unit": u}, [E("th", {text: String(u) + (hold.units.indexOf(u) >= 0 ? " (holder)" : "")})]);
-      run.names.concat(["keep"]).forEach(function (n) {
-        var td = E("td", {"data-panel": n});
-        LMHO.setNum(td, n === "keep" ? run.keep[t * H + u] : run.panels[n][t * H + u], 4);
-        tr.appendChild(td);
+    // 5. table of the shown units at step t (rebuilt only when the units or the model change)
+    var cols = run.names.concat(["keep"]), tkey = model.name + "|" + shown.join(",") + "|" + hold.units.join(",");
+    if (tableBox._key !== tkey) {
+      tableBox.innerHTML = "";
+      tableBox._cap = E("div", {"class": "lmho-cap"});
+      var table = E("table", {"class": "lmho-table lmho-steps"});
+      var hr = E("tr", {}, [E("th", {text: "unit"})]);
+      run.names.forEach(function (n) { hr.appendChild(E("th", {text: n + "_t"})); });
+      hr.appendChild(E("th", {text: "keeps"}));
+      table.appendChild(hr);
+      tableBox._cells = shown.map(function (u) {
+        var tr = E("tr", {"data-unit": u}, [E("th", {text: String(u) + (hold.units.indexOf(u) >= 0 ? " (holder)" : "")})]);
+        var tds = cols.map(function (n) { var td = E("td", {"data-panel": n}); tr.appendChild(td); return td; });
+        table.appendChild(tr);
+        return tds;
       });
-      table.appendChild(tr);
+      tableBox.appendChild(tableBox._cap);
+      tableBox.appendChild(table);
+      tableBox._key = tkey;
+    }
+    shown.forEach(function (u, i) {
+      cols.forEach(function (n, j) {
+        LMHO.setNum(tableBox._cells[i][j], n === "keep" ? run.keep[t * H + u] : run.panels[n][t * H + u], 4);
+      });
     });
-    tableBox.appendChild(E("div", {"class": "lmho-cap", text: "Step t = " + t + " of " + (T - 1) + ": input value " +
-      LMHO.fmt(x[t * I], 1) + (x[t * I + 1] > 0.5 ? " (marked)" : "")}));
-    tableBox.appendChild(table);
+    tableBox._cap.textContent = "Step t = " + t + " of " + (T - 1) + ": input value " + LMHO.fmt(x[t * I], 1) +
+      (x[t * I + 1] > 0.5 ? " (marked)" : "");
     // 6. line plot of one unit (revealed up to t)
     var pu = plotUnit.input.value;
     LMHO.setOptions(plotUnit.input, shown.map(function (u) { return [String(u), String(u)]; }), shown.indexOf(+pu) >= 0 ? pu : String(shown[0]));
