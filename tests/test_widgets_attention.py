@@ -114,5 +114,59 @@ def test_builders_run_without_a_browser(tiny, tiny_bert):
     tok, model = tiny_bert
     ui2 = make_attention_widget(model, tok, text="Hello world")
     assert ui2.children[2].children[0].max == 3  # [CLS] hello world [SEP]
+    # no causal-mask toggle on a bidirectional encoder's weights: it would mislead
+    assert not any(isinstance(c, W.Checkbox) for box in ui2.children[:3] for c in box.children)
     assert isinstance(make_qk_toy_widget(), W.VBox)
     plt.close("all")
+
+
+def test_browser_attention_builders(tiny):
+    from utils.widgets.attention import (AttentionMaps, attention_explorer, dk_explorer, qkv_explorer,
+                                         stored_attention_explorer)
+
+    ex = attention_explorer(tiny, presets={"p": "1 2 3"}, task="reverse")
+    m = ex.config["model"]
+    assert (m["C"], m["nh"], len(m["blocks"])) == (tiny.config.d_model, tiny.config.num_heads, tiny.config.num_layers)
+    with pytest.raises(ValueError, match="task"):
+        attention_explorer(tiny, task="translate")
+    with pytest.raises(ValueError, match="digits"):
+        attention_explorer(tiny, inputs=("1 2", "x"))
+    with pytest.raises(TypeError, match="TinyTransformer"):
+        attention_explorer(torch.nn.Linear(2, 2))
+    assert qkv_explorer().mount == "qkv" and dk_explorer(d_k=8).config["dk"] == 8
+    with pytest.raises(ValueError, match="power of two"):
+        dk_explorer(d_k=100)
+    w = torch.softmax(torch.randn(2, 3, 4, 4), -1)
+    maps = {"a b c d": AttentionMaps(list("abcd"), w, "m")}
+    ex = stored_attention_explorer({"enc": maps, "dec": maps}, causal={"dec": True}, layers={"dec": [1]})
+    enc, dec = ex.config["sources"]
+    assert enc["layers"] == [0, 1] and dec["layers"] == [1]
+    assert "bidirectional" in enc["note"] and "causal" in dec["note"]
+    with pytest.raises(ValueError, match="layer indices"):
+        stored_attention_explorer({"enc": maps}, layers={"enc": [2]})
+    with pytest.raises(ValueError, match="sentences"):
+        stored_attention_explorer({"enc": [maps["a b c d"]]})
+
+
+def test_stored_maps_hook_takes_an_encoder_and_a_causal_lm(tiny_bert):
+    # the hook of chapter 43: maps of a causal LM (SmolLM2 in the book) join the encoder's as one more
+    # source; here a tiny random Llama with grouped-query attention stands in for it
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from utils.widgets.attention import attention_maps_for_texts, stored_attention_explorer
+
+    tok, bert = tiny_bert
+    cfg = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=3,
+                      num_attention_heads=4, num_key_value_heads=2, attn_implementation="eager")
+    torch.manual_seed(0)
+    lm = LlamaForCausalLM(cfg).eval()
+    lm.config.output_attentions = True
+    texts = ["the cat sat", "it was too tired"]
+    enc, dec = attention_maps_for_texts(texts, tok, bert), attention_maps_for_texts(texts, tok, lm)
+    w = dec["the cat sat"].weights  # (L, nh, T, T)
+    assert w.shape[:2] == (3, 4) and torch.triu(w, diagonal=1).abs().max() == 0  # causal: nothing above the diagonal
+    ex = stored_attention_explorer({"encoder": enc, "causal LM": dec}, causal={"causal LM": True},
+                                   layers={"causal LM": [0, 2]})
+    src = {s["name"]: s for s in ex.config["sources"]}
+    assert src["causal LM"]["layers"] == [0, 2] and src["causal LM"]["causal"]
+    assert [s["text"] for s in src["encoder"]["sentences"]] == texts

@@ -56,3 +56,30 @@ def test_widget_builds_without_a_browser():
     ui = make_conv_widget({"mine": np.eye(6)})
     assert "mine" in ui.children[0].children[0].options
     plt.close("all")
+
+
+def test_conv_explorer_builder_embeds_inputs_and_learned_kernels():
+    import json
+
+    from utils.widgets.conv import conv_explorer, explorer_images, learned_kernels
+
+    learned = learned_kernels()
+    assert len(learned) == 16 and all(k.shape == (3, 3) for k, _ in learned.values())
+    data = json.loads((__import__("pathlib").Path(__file__).parents[1] / "utils/resources/widgets/digits_cnn_conv1.json").read_text())
+    assert data["test_accuracy"] >= 0.95  # the exported network is the trained one, not an initialisation
+    mine = np.eye(8)
+    ex = conv_explorer({"mine": mine}, inputs=("mine",), c_in=2, c_out=3, kernels=[["1 0; 0 1"]], stride=2)
+    cfg = ex.config
+    assert dict(cfg["images"])["mine"] == mine.ravel().tolist()
+    assert cfg["defaults"]["inputs"][0] == "mine" and cfg["defaults"]["c_out"] == 3
+    assert {p[0] for p in cfg["presets"]} >= set(learned) | set(KERNELS)
+    assert "LMHO.mount_conv" in ex._repr_html_()
+    assert list(explorer_images())[-1] == "blank (draw your own)"
+    with pytest.raises(ValueError, match="shape"):
+        conv_explorer({"big": np.zeros((9, 9))})
+    with pytest.raises(ValueError, match="c_out"):
+        conv_explorer(c_out=5)
+    with pytest.raises(ValueError, match="square"):
+        conv_explorer(kernels=[["1 2; 3"]])
+    with pytest.raises(ValueError, match="inputs"):
+        conv_explorer(inputs=("no such image",))

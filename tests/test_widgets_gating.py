@@ -71,3 +71,29 @@ def test_manual_gate_widget_and_static_views(models):
     frames = gate_frames(models["GRU"], X, [0, 2, 7], target=target)
     assert len(frames) == 3
     plt.close("all")
+
+
+def test_gating_explorer_builder_exports_the_book_convention(models):
+    import base64
+
+    import numpy as np
+
+    from utils.rnn import gru_weights_from_torch
+    from utils.widgets.gating import gating_explorer
+
+    X = torch.rand(6, 2)
+    ex = gating_explorer(models, {"s": (X, 0.5)}, default_sequence="s")
+    cfg = ex.config
+    gru = cfg["models"][0]
+    assert (gru["cell"], gru["H"], gru["I"]) == ("gru", 8, 2)
+    W_ih = np.frombuffer(base64.b64decode(gru["W_ih"]), dtype="<f4").reshape(24, 2)
+    np.testing.assert_array_equal(W_ih, gru_weights_from_torch(models["GRU"].rnn).W_ih.numpy())  # z rows negated
+    assert cfg["sequences"][0]["x"] == X.flatten().tolist() and cfg["default_sequence"] == "s"
+    with pytest.raises(ValueError, match="gru"):
+        gating_explorer({"RNN": SequenceRegressor("rnn", 2, 4)})
+    with pytest.raises(ValueError, match="mark"):
+        gating_explorer(models, typed="1 2 3")
+    with pytest.raises(ValueError, match=r"\(T, 2\)"):
+        gating_explorer(models, {"bad": (torch.zeros(5), 0.0)})
+    with pytest.raises(ValueError, match="default_sequence"):
+        gating_explorer(models, {"s": (X, 0.5)}, default_sequence="t")

@@ -10,7 +10,14 @@ Explained in chapter 3 ("Attention and the Transformer"). Three layers (DESIGN.m
 - views: :func:`plot_attention_view` and :func:`plot_qk_toy` draw a result, never mutate it;
 - builders: :func:`make_attention_widget` (the tiny model or a real pretrained encoder such as
   all-MiniLM-L6-v2, the learner's own sentence or digit sequence) and
-  :func:`make_qk_toy_widget`, wired with ``ipywidgets.interactive_output``.
+  :func:`make_qk_toy_widget`, wired with ``ipywidgets.interactive_output`` (a live kernel);
+- in-browser explorers, the live view in every surface including the HTML book
+  (``utils/resources/widgets/attention.js``, Python references in
+  :mod:`utils.widgets.reference`): :func:`attention_explorer` runs the tiny Transformer's
+  exported weights on the reader's digits, :func:`qkv_explorer` is the Q/K/V toy with the
+  output as a convex combination of the values, :func:`dk_explorer` the d_k measurement, and
+  :func:`stored_attention_explorer` shows maps of real models precomputed for a set of
+  sentences (:func:`attention_maps_for_texts`).
 
 Shapes: L layers, nh heads, T tokens, K keys.
 """
@@ -25,6 +32,7 @@ import numpy as np
 import torch
 
 from utils.attention import retemper, toy_qk_attention
+from utils.widgets.browser import BrowserExplorer, encode_f32, encode_unit_u16
 
 __all__ = [
     "AttentionMaps",
@@ -39,6 +47,11 @@ __all__ = [
     "plot_qk_toy",
     "make_attention_widget",
     "make_qk_toy_widget",
+    "attention_explorer",
+    "qkv_explorer",
+    "dk_explorer",
+    "attention_maps_for_texts",
+    "stored_attention_explorer",
 ]
 
 
@@ -200,7 +213,14 @@ def _error_safe(out, fn):
 
 
 def make_attention_widget(model, tokenizer=None, *, text: str | None = None, presets: dict[str, str] | None = None):
-    """The attention explorer.
+    """The kernel-side attention explorer (a live Python kernel; the in-browser
+    :func:`attention_explorer` and :func:`stored_attention_explorer` work everywhere).
+
+    It runs the model on any input typed in the kernel, which the browser cannot do for a real
+    pretrained encoder. The temperature re-normalises the weights of the layer shown
+    (:func:`utils.attention.retemper`: exact for that layer, the model is not re-run). There is no
+    causal-mask toggle: both models are bidirectional encoders, and masking their weights after the
+    fact would not show what a causal model attends to.
 
     Args:
         model: a :class:`utils.transformer.TinyTransformer` (then ``text`` is digits such as
@@ -228,7 +248,6 @@ def make_attention_widget(model, tokenizer=None, *, text: str | None = None, pre
     head = W.Dropdown(options=[(f"head {h}", h) for h in range(nh)] + [("mean of heads", -1)], description="head")
     query = W.IntSlider(0, 0, T - 1, description="query")
     temp = W.FloatLogSlider(value=1.0, base=10, min=-1, max=1, step=0.05, description="temperature")
-    causal = W.Checkbox(False, description="causal mask")
     errors = W.Output()
 
     def on_preset(change):
@@ -236,14 +255,14 @@ def make_attention_widget(model, tokenizer=None, *, text: str | None = None, pre
             box.value = change["new"]
     preset.observe(on_preset, names="value")
 
-    def draw(text, layer, head, query, temperature, causal):
+    def draw(text, layer, head, query, temperature):
         errors.outputs = ()
         maps = maps_for(text)
         n = len(maps.tokens)
         if query >= n:  # the new input is shorter than the old one
             query = n - 1
         view = attention_view(maps, layer=layer, head=None if head == -1 else head, query=query,
-                              temperature=temperature, causal=causal)
+                              temperature=temperature)
         plot_attention_view(view)
         plt.show()
 
@@ -254,8 +273,8 @@ def make_attention_widget(model, tokenizer=None, *, text: str | None = None, pre
             pass
     box.observe(sync_query, names="value")
     plot = W.interactive_output(_error_safe(errors, draw), dict(text=box, layer=layer, head=head, query=query,
-                                                                temperature=temp, causal=causal))
-    ui = W.VBox([W.HBox([box, preset]), W.HBox([layer, head]), W.HBox([query, temp, causal]), errors, plot])
+                                                                temperature=temp))
+    ui = W.VBox([W.HBox([box, preset]), W.HBox([layer, head]), W.HBox([query, temp]), errors, plot])
     display(ui)
     return ui
 
@@ -281,3 +300,153 @@ def make_qk_toy_widget():
     ui = W.VBox([W.HBox([qa, ql, temp]), W.HBox(ks + [kl]), errors, plot])
     display(ui)
     return ui
+
+
+def _export_tiny_transformer(model) -> dict:
+    """A :class:`utils.transformer.TinyTransformer`'s weights for ``attention.js`` (exact float32)."""
+    from utils.transformer import TinyTransformer
+
+    if not isinstance(model, TinyTransformer):
+        raise TypeError(f"model must be a utils.transformer.TinyTransformer, got {type(model).__name__}")
+    cfg = model.config
+    with torch.no_grad():
+        pos = model.pos(torch.zeros(1, cfg.max_len, cfg.d_model))[0]  # (max_len, C): what the encoding adds
+    blocks = []
+    for b in model.blocks:
+        a = b.self_attn
+        blocks.append({"ln1_w": encode_f32(b.norm1.weight), "ln1_b": encode_f32(b.norm1.bias),
+                       "in_w": encode_f32(a.in_proj_weight), "in_b": encode_f32(a.in_proj_bias),
+                       "out_w": encode_f32(a.out_proj.weight), "out_b": encode_f32(a.out_proj.bias),
+                       "ln2_w": encode_f32(b.norm2.weight), "ln2_b": encode_f32(b.norm2.bias),
+                       "l1_w": encode_f32(b.linear1.weight), "l1_b": encode_f32(b.linear1.bias),
+                       "l2_w": encode_f32(b.linear2.weight), "l2_b": encode_f32(b.linear2.bias)})
+    norm = ({"w": encode_f32(model.norm.weight), "b": encode_f32(model.norm.bias)}
+            if isinstance(model.norm, torch.nn.LayerNorm) else None)
+    return {"V": cfg.vocab_size, "C": cfg.d_model, "nh": cfg.num_heads, "d_ff": cfg.d_ff, "max_len": cfg.max_len,
+            "norm_first": cfg.norm_first, "tok_emb": encode_f32(model.tok_emb.weight), "pos": encode_f32(pos),
+            "blocks": blocks, "norm": norm, "head_w": encode_f32(model.head.weight),
+            "head_b": encode_f32(model.head.bias)}
+
+
+def attention_explorer(model, *, inputs: tuple[str, str] = ("3 1 4 1 5 9 2 6", "3 1 4 1 5 9 2 7"),
+                       presets: dict[str, str] | None = None, task: str | None = None, layer: int = 0,
+                       head: int | str = 0, query: int = 0,
+                       title: str = "Attention explorer: the tiny Transformer, running in your browser") -> BrowserExplorer:
+    """The tiny Transformer's attention, computed in the reader's browser from its exported weights.
+
+    Args:
+        model: a trained :class:`utils.transformer.TinyTransformer` (digit tokens 0-9).
+        inputs: the two digit sequences shown side by side at first (A and B).
+        presets: named digit sequences for the drop-downs (e.g. test sequences).
+        task: ``"reverse"``, ``"sort"`` or ``"copy"`` to mark each output position right or wrong.
+        layer, head, query: the starting view (``head="mean"`` for the mean over heads).
+
+    The temperature and the d_k of the scale ``1 / (sqrt(d_k) * temperature)`` act on every
+    layer and the whole model is re-run, so the reader sees what they do to the prediction too.
+    """
+    exported = _export_tiny_transformer(model)
+    for i, text in enumerate(inputs):
+        ids = parse_digits(text)
+        if len(ids) > exported["max_len"]:
+            raise ValueError(f"inputs[{i}] has {len(ids)} digits; the model takes at most {exported['max_len']}")
+    if len(inputs) != 2:
+        raise ValueError(f"inputs must be two digit sequences (A and B), got {len(inputs)}")
+    if task not in (None, "reverse", "sort", "copy"):
+        raise ValueError(f"task must be None, 'reverse', 'sort' or 'copy', got {task!r}")
+    config = {"model": exported, "inputs": list(inputs), "task": task, "layer": int(layer), "head": head,
+              "query": int(query), "presets": [[k, v] for k, v in (presets or {}).items()]}
+    return BrowserExplorer("attention", config, title=title)
+
+
+def qkv_explorer(*, q_angle: float = 20.0, q_length: float = 2.0,
+                 keys: tuple[tuple[float, float], ...] = ((0.0, 2.0), (70.0, 2.0), (150.0, 2.0)),
+                 values: tuple[tuple[float, float], ...] = ((3.0, 0.5), (-1.0, 3.0), (-2.5, -2.0)),
+                 temperature: float = 1.0,
+                 title: str = "Q/K/V toy: one query, three keys, three values") -> BrowserExplorer:
+    """The Q/K/V toy in the reader's browser: a 2-D query, three keys ``(angle in degrees, length)``
+    with their own lengths, three 2-D values, and the output ``sum_j a_j v_j``, which always lies
+    in the triangle of the values. Python reference: :func:`utils.widgets.reference.qkv_toy`."""
+    if len(keys) != 3 or len(values) != 3:
+        raise ValueError(f"keys and values must hold three entries each, got {len(keys)} and {len(values)}")
+    if not 0.1 <= temperature <= 10:
+        raise ValueError(f"temperature must be in [0.1, 10] (the slider's range), got {temperature!r}")
+    config = {"q_angle": float(q_angle), "q_length": float(q_length), "keys": [[float(a), float(l)] for a, l in keys],
+              "values": [[float(x), float(y)] for x, y in values], "temperature": float(temperature)}
+    return BrowserExplorer("attention", config, mount="qkv", title=title)
+
+
+def dk_explorer(*, d_k: int = 64, seed: int = 0,
+                title: str = "Why divide by sqrt(d_k): scores of random vectors, scaled and unscaled") -> BrowserExplorer:
+    """The measurement of chapter 40 as a slider over d_k (2 to 1024), in the reader's browser:
+    16 random queries and 32 random keys with N(0, 1) entries; the spread of the scores, the
+    mean largest weight and the mean row entropy with and without the ``1/sqrt(d_k)`` scale.
+    Python reference: :func:`utils.widgets.reference.saturation_stats`."""
+    if d_k not in [2 ** k for k in range(1, 11)]:
+        raise ValueError(f"d_k must be a power of two from 2 to 1024, got {d_k!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+        raise ValueError(f"seed must be an int in [0, 2**32), got {seed!r}")
+    return BrowserExplorer("attention", {"dk": int(d_k), "seed": seed}, mount="dk", title=title)
+
+
+def attention_maps_for_texts(texts: list[str], tokenizer, model, *, max_tokens: int = 24) -> dict[str, AttentionMaps]:
+    """``{text: encoder_attention(text, ...)}``: the stored maps of :func:`stored_attention_explorer`.
+
+    Works for any Hugging Face model loaded with ``output_attentions=True`` (an encoder such as
+    MiniLM, or a causal LM such as SmolLM2 loaded with the eager attention implementation).
+    """
+    if not texts:
+        raise ValueError("texts must hold at least one sentence")
+    return {t: encoder_attention(t, tokenizer, model, max_tokens=max_tokens) for t in texts}
+
+
+def stored_attention_explorer(sources: dict[str, dict[str, AttentionMaps]], *, causal: dict[str, bool] | None = None,
+                              notes: dict[str, str] | None = None, layers: dict[str, list[int]] | None = None,
+                              defaults: dict[str, dict] | None = None,
+                              title: str = "Attention in real models: precomputed maps, two sentences side by side"
+                              ) -> BrowserExplorer:
+    """Precomputed attention maps of real models, browsable in the reader's browser.
+
+    Args:
+        sources: model name -> ``{sentence: maps}`` for a set of sentences
+            (:func:`attention_maps_for_texts`).
+            This is the hook for more models: add e.g. ``"SmolLM2-135M-Instruct"`` with maps
+            computed by :func:`attention_maps_for_texts` from the causal LM, and say
+            ``causal={"SmolLM2-135M-Instruct": True}``.
+        causal: model name -> whether it is a causal (decoder) model; only labels the note.
+        notes: model name -> a sentence shown under the controls (replaces the default note).
+        layers: model name -> which layers to store (default all); keep the output small for deep
+            models (each stored value costs about 2.7 characters).
+        defaults: model name -> starting view ``{"a", "b", "layer", "head", "query_token"}``
+            (``a``/``b`` sentence indices, ``b`` may be omitted for one panel).
+
+    The maps are stored to 1/65535 (uint16) and nothing is re-run: there is no temperature or
+    causal-mask what-if on stored maps, since a layer's weights depend on earlier layers that
+    such a change would also alter.
+    """
+    if not sources:
+        raise ValueError("sources must map at least one model name to its maps")
+    out = []
+    for name, by_text in sources.items():
+        if not isinstance(by_text, dict) or not by_text:
+            raise ValueError(f"sources[{name!r}] must map sentences to their AttentionMaps, got {type(by_text).__name__}")
+        L, nh = next(iter(by_text.values())).weights.shape[:2]
+        keep = list(range(L)) if not layers or name not in layers else [int(l) for l in layers[name]]
+        if any(not 0 <= l < L for l in keep):
+            raise ValueError(f"layers[{name!r}] must be layer indices in [0, {L}), got {keep}")
+        is_causal = bool((causal or {}).get(name, False))
+        default_note = (f"{name}: causal (decoder) model, so every token attends only to itself and earlier tokens; "
+                        if is_causal else
+                        f"{name}: bidirectional encoder, so every token attends to the whole sentence (the maps are "
+                        "what the model computed; a causal mask cannot be added afterwards, because the earlier "
+                        "layers have already mixed in the later tokens); ")
+        default_note += f"{L} layers x {nh} heads, maps stored for layers {keep}."
+        sentences = []
+        for text, m in by_text.items():
+            if tuple(m.weights.shape[:2]) != (L, nh):
+                raise ValueError(f"sources[{name!r}]: every entry must have {L} layers and {nh} heads, got "
+                                 f"{tuple(m.weights.shape[:2])}")
+            sentences.append({"text": str(text), "tokens": list(m.tokens), "w": encode_unit_u16(m.weights[keep])})
+        out.append({"name": name, "nh": int(nh), "layers": keep, "causal": is_causal,
+                    "note": (notes or {}).get(name, default_note), "sentences": sentences})
+    config = {"sources": out, "defaults": defaults or {}}
+    return BrowserExplorer("attention", config, mount="stored_attention", title=title)

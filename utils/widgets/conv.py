@@ -1,19 +1,33 @@
-"""The convolution explorer: view, widget builder and frames for the HTML book.
+"""The convolution explorer: the in-browser explorer, and the matplotlib views and kernel-side widget.
 
-Compute lives in :mod:`utils.conv_explorer`; this module only draws. ``make_conv_widget()`` is
-the live view (JupyterLab, Colab); ``conv_frames()`` pre-renders a few positions for
-:func:`utils.widgets.static.frame_player`, which needs no kernel.
+:func:`conv_explorer` is the live view in every surface (the HTML book, JupyterLab, VS Code,
+Colab): one HTML output whose JavaScript (``utils/resources/widgets/conv.js``) recomputes a
+multi-channel convolution on every change, from inputs the reader draws and kernels the reader
+types or picks (hand-made ones, or the learned first-layer kernels of the book's trained
+``DigitsCNN``, :func:`learned_kernels`). Its Python reference is
+:func:`utils.widgets.reference.conv_reference`.
+
+The single-channel step-by-step compute lives in :mod:`utils.conv_explorer`;
+``plot_conv_step``/``plot_pooling`` draw it with matplotlib, ``make_conv_widget()`` wires it to
+ipywidgets in a live kernel (lab 02), and ``conv_frames()`` pre-renders positions for
+:func:`utils.widgets.static.frame_player`.
 """
 
 from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 
 from utils.conv_explorer import KERNELS, ConvStep, conv_step, parse_kernel, pool_views
+from utils.widgets.browser import BrowserExplorer
 
-__all__ = ["PATTERNS", "plot_conv_step", "plot_pooling", "conv_frames", "make_conv_widget"]
+__all__ = ["PATTERNS", "plot_conv_step", "plot_pooling", "conv_frames", "make_conv_widget", "learned_kernels",
+           "explorer_images", "conv_explorer"]
 
 
 def _cross() -> np.ndarray:
@@ -158,3 +172,86 @@ def make_conv_widget(images: dict[str, np.ndarray] | None = None):
     ui = w.VBox([w.HBox([source, kernel, custom]), w.HBox([stride, padding, position, pool]), errors, view])
     display(ui)
     return ui
+
+
+@lru_cache(maxsize=1)
+def _learned() -> dict:
+    path = resources.files("utils").joinpath("resources", "widgets", "digits_cnn_conv1.json")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def learned_kernels() -> dict[str, tuple[np.ndarray, float]]:
+    """The sixteen 3x3 first-layer kernels of the book's trained ``DigitsCNN`` and their biases,
+    ``{"DigitsCNN conv1 #k": (kernel (3, 3), bias)}``, exported by ``tools/export_widget_weights.py``
+    (the training recipe of chapter 3.2, "Pooling and CNNs"; the file records its test accuracy)."""
+    data = _learned()
+    w = np.asarray(data["weight"], dtype=np.float32)  # (16, 1, 3, 3)
+    b = np.asarray(data["bias"], dtype=np.float32)  # (16,)
+    return {f"DigitsCNN conv1 #{k}": (w[k, 0].astype(np.float64), float(b[k])) for k in range(w.shape[0])}
+
+
+def explorer_images(images: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """The inputs the explorer offers: test digits 0-4 of the book's split, the drawn patterns,
+    a blank grid to draw on, and ``images`` (your own 8x8 arrays)."""
+    from utils.data import load_digits_split
+
+    split = load_digits_split()
+    choices = {f"digit {int(split.y_test[i])} (test image {i})": split.X_test[i, 0].numpy().astype(np.float64)
+               for i in range(5)}
+    choices.update({k: v.copy() for k, v in PATTERNS.items()})
+    choices["blank (draw your own)"] = np.zeros((8, 8))
+    for name, img in (images or {}).items():
+        arr = np.asarray(img, dtype=np.float64)
+        if arr.shape != (8, 8):
+            raise ValueError(f"images[{name!r}] must have shape (8, 8) like the book's digits, got {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"images[{name!r}] must hold finite numbers")
+        choices[str(name)] = arr
+    return choices
+
+
+def conv_explorer(images: dict[str, np.ndarray] | None = None, *, inputs: tuple[str, ...] = (),
+                  kernels: list[list[str]] | None = None, bias: list[float] | None = None, c_in: int = 1,
+                  c_out: int = 1, stride: int = 1, padding: int = 1, dilation: int = 1, position: int = 0,
+                  title: str = "Convolution explorer: draw, type kernels, change stride, padding and dilation"
+                  ) -> BrowserExplorer:
+    """The convolution explorer, computed in the reader's browser (no kernel needed).
+
+    Args:
+        images: your own 8x8 inputs, added to the digits, patterns and blank grid.
+        inputs: the image shown first in input channels 0, 1, 2 (names from :func:`explorer_images`).
+        kernels: starting text of kernel ``w[o][c]`` (e.g. ``"-1 0 1; -2 0 2; -1 0 1"``), up to
+            4 output x 3 input channels; missing entries get the vertical Sobel kernel.
+        bias: starting bias per output channel.
+        c_in, c_out, stride, padding, dilation, position: starting controls (1-3 input channels,
+            1-4 output channels, stride 1-3, padding 0-3, dilation 1-3).
+
+    Returns:
+        A :class:`~utils.widgets.browser.BrowserExplorer`; display it as a cell's last expression.
+    """
+    for name, value, lo, hi in (("c_in", c_in, 1, 3), ("c_out", c_out, 1, 4), ("stride", stride, 1, 3),
+                                ("padding", padding, 0, 3), ("dilation", dilation, 1, 3)):
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise ValueError(f"{name} must be an int in [{lo}, {hi}], got {value!r}")
+    choices = explorer_images(images)
+    names = list(choices)
+    default_inputs = [names[0], names[1], names[2]]  # three different digits
+    for c, name in enumerate(inputs):
+        if name not in choices:
+            raise ValueError(f"inputs[{c}] must be one of {names}, got {name!r}")
+        default_inputs[c] = name
+    kernels = kernels or []
+    for row in kernels:
+        for text in row:
+            parse_kernel(text)  # a clear ValueError now rather than a message in the page
+    presets = [[name, int(k.shape[0]), k.ravel().tolist(), None] for name, k in KERNELS.items()]
+    presets += [[name, 3, k.ravel().tolist(), b] for name, (k, b) in learned_kernels().items()]
+    config = {
+        "H": 8, "W": 8,
+        "images": [[name, img.ravel().tolist()] for name, img in choices.items()],
+        "presets": presets,
+        "defaults": {"inputs": default_inputs, "c_in": c_in, "c_out": c_out, "kernels": kernels,
+                     "bias": list(bias or []), "stride": stride, "padding": padding, "dilation": dilation,
+                     "position": int(position), "fallback_kernel": "-1 0 1; -2 0 2; -1 0 1"},
+    }
+    return BrowserExplorer("conv", config, title=title)

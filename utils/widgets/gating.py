@@ -1,8 +1,14 @@
 """The gating explorer: a trained GRU's or LSTM's gates and states over time, and a manual-gate toy.
 
+:func:`gating_explorer` is the live view in every surface (the HTML book, JupyterLab, VS Code,
+Colab): one HTML output whose JavaScript (``utils/resources/widgets/gating.js``) runs the trained
+model's exported weights on a sequence the reader picks or types, reveals gates and states step
+by step with a time slider, and lets the reader clamp the gate of chosen units. Its Python
+reference is :func:`utils.widgets.reference.gate_trace`.
+
 Compute lives in :mod:`utils.rnn` and :mod:`utils.rnn_models` (``trace_model``,
-``manual_gate_trace``); this module draws and wires controls. Explained in chapter 3,
-"Gates: GRU and LSTM".
+``manual_gate_trace``); the matplotlib views and the kernel-side ipywidgets builders below draw
+it and wire controls in a live kernel. Explained in chapter 3, "Gates: GRU and LSTM".
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from utils.rnn import ManualGateTrace, holding_units, manual_gate_trace
+from utils.rnn import ManualGateTrace, gru_weights_from_torch, holding_units, manual_gate_trace, weights_from_torch
 from utils.rnn_models import GateView, SequenceRegressor, parse_adding_sequence, trace_model
+from utils.widgets.browser import BrowserExplorer, encode_f32
 
 __all__ = ["GatePlot", "plot_gate_view", "plot_manual_gate", "make_gating_widget", "make_manual_gate_widget",
-           "gate_frames", "render_png", "pulse_gates"]
+           "gate_frames", "render_png", "pulse_gates", "gating_explorer"]
 
 _CMAPS = {"candidate": "RdBu_r", "hidden h": "RdBu_r", "cell c": "RdBu_r"}
 
@@ -233,5 +240,56 @@ def make_manual_gate_widget(x: torch.Tensor | None = None):
 
     out = w.interactive_output(draw, dict(z_pulse=z_pulse, z_hold=z_hold, r=r))
     ui = w.VBox([w.HBox([z_pulse, z_hold, r]), out])
-    display(ui)
+    from utils.widgets.fallback import live_with_fallback
+
+    trace = manual_gate_trace(x, pulse_gates(x, z_pulse.value, z_hold.value), r.value)
+    fig = plot_manual_gate(trace, f"update z = {z_pulse.value:.2f} at pulses, {z_hold.value:.2f} between; "
+                                  f"reset r = {r.value:.2f}").figure
+    display(live_with_fallback(ui, fig, alt=(
+        "The toy GRU unit's input pulses, candidate and state over 16 steps with z = 1 at the pulses and 0.1 "
+        "between them: the state jumps at the first pulse, decays slowly until the second pulse overwrites it.")))
     return ui
+
+
+def _export_regressor(name: str, model: SequenceRegressor) -> dict:
+    """A gated regressor's weights for ``gating.js``: the GRU's in the book's convention
+    (:func:`utils.rnn.gru_weights_from_torch`, z rows negated), the LSTM's as PyTorch stores them."""
+    if not isinstance(model, SequenceRegressor) or model.cell not in ("gru", "lstm"):
+        raise ValueError(f"models[{name!r}] must be a SequenceRegressor with cell 'gru' or 'lstm', "
+                         f"got {getattr(model, 'cell', type(model).__name__)!r}")
+    w = gru_weights_from_torch(model.rnn) if model.cell == "gru" else weights_from_torch(model.rnn)
+    return {"name": name, "cell": model.cell, "H": model.rnn.hidden_size, "I": model.rnn.input_size,
+            "W_ih": encode_f32(w.W_ih), "W_hh": encode_f32(w.W_hh), "b_ih": encode_f32(w.b_ih),
+            "b_hh": encode_f32(w.b_hh), "head_w": encode_f32(model.head.weight[0]),
+            "head_b": float(model.head.bias.detach()[0])}
+
+
+def gating_explorer(models: dict[str, SequenceRegressor], sequences: dict[str, tuple[torch.Tensor, float]] | None = None,
+                    *, typed: str = "31[7]2 0 5[4]8 6 1 9 2", default_sequence: str | None = None,
+                    title: str = "Gating explorer: a trained network's gates, step by step") -> BrowserExplorer:
+    """The gating explorer, computed in the reader's browser (no kernel needed).
+
+    Args:
+        models: trained adding-problem regressors by name (``SequenceRegressor`` with a GRU or
+            an LSTM, input size 2); their weights are embedded as exact float32.
+        sequences: named test sequences ``(X (T, 2), target)``; the reader can also type one.
+        typed: the starting typed sequence (digits 0-9 are 0.0-0.9, brackets mark two of them).
+        default_sequence: the sequence shown first (a key of ``sequences``; default: the typed one).
+
+    Returns:
+        A :class:`~utils.widgets.browser.BrowserExplorer`; display it as a cell's last expression.
+    """
+    if not models:
+        raise ValueError("models must hold at least one trained GRU or LSTM regressor")
+    parse_adding_sequence(typed)  # a clear ValueError now rather than a message in the page
+    seqs = []
+    for name, (x, target) in (sequences or {}).items():
+        x = torch.as_tensor(x, dtype=torch.float32)
+        if x.ndim != 2 or x.shape[1] != 2:
+            raise ValueError(f"sequences[{name!r}] must have shape (T, 2), got {tuple(x.shape)}")
+        seqs.append({"name": str(name), "x": x.flatten().tolist(), "target": float(target)})
+    if default_sequence is not None and default_sequence not in (sequences or {}):
+        raise ValueError(f"default_sequence must be one of {list(sequences or {})}, got {default_sequence!r}")
+    config = {"models": [_export_regressor(str(k), m) for k, m in models.items()], "sequences": seqs,
+              "typed": typed, "default_sequence": default_sequence or "typed"}
+    return BrowserExplorer("gating", config, title=title)

@@ -5,6 +5,10 @@ embeds a few pre-rendered PNG frames (for example the kernel position of a convo
 time step of a GRU, the layer/head of an attention map) in one HTML output with a range
 slider, a play button and a caption, written in plain inline JavaScript: it stays
 interactive in the HTML book, offline, and also works in JupyterLab and Colab.
+
+A frame player replays; it cannot take the reader's own input. The convolution, gating and
+attention explorers therefore compute in the browser instead (:mod:`utils.widgets.browser`);
+keep frame players for places where a fixed sequence of figures is the point.
 """
 
 from __future__ import annotations
