@@ -185,6 +185,15 @@ def test_pages_in_a_real_browser(html_dir):
             for fallback in page.query_selector_all(".lmho-widget-fallback"):
                 if not fallback.is_visible():
                     problems.append(f"{name}: a widget's static counterpart is not visible")
+            for explorer in page.query_selector_all(".lmho-explorer"):  # in-page explorers (utils.widgets.browser)
+                try:
+                    page.wait_for_function("el => el.getAttribute('data-ready') === '1' || el.hasAttribute('data-error')",
+                                           arg=explorer, timeout=15_000)
+                except Exception:
+                    pass
+                if explorer.get_attribute("data-ready") != "1" or explorer.get_attribute("data-error") is not None:
+                    problems.append(f"{name}: an in-page explorer did not start "
+                                    f"({explorer.get_attribute('data-error') or 'not ready'})")
             problems += check_controls(page, name)
             for href in page.evaluate("Array.from(document.querySelectorAll('article a[href]')).map(a => a.getAttribute('href'))"):
                 target = urlparse(urljoin(url, href))
