@@ -54,7 +54,8 @@ def _as_on_colab(src, dst, repo):
     assert setup.source == nbtools.setup_cell_source(nbtools.notebook_extras(nb)), f"{src}: stale setup cell"
     url = nbtools.repository_url()
     assert f"@ git+{url}@v{nbtools.package_version()}" in setup.source
-    setup.source = setup.source.replace(url, f"file://{repo}")
+    # git+file:// needs a host for older pip's requirement parser (Python 3.11's bundled pip 23.2)
+    setup.source = setup.source.replace(url, f"file://localhost{repo}")
     nb.cells.append(nbformat.v4.new_code_cell(  # what the kernel ran with
         "import sys, json, importlib.metadata as md, ipywidgets, utils\n"
         "print('KERNEL ' + json.dumps({'python': sys.executable, 'ipywidgets': ipywidgets.__version__, "
