@@ -93,9 +93,13 @@ def copy_tree(dest: Path, paths: list[str]) -> Path:
 
 
 def make_venv(path: Path) -> Path:
-    """A fresh virtual environment of the Python running the tests (3.11); returns its python."""
+    """A fresh virtual environment of the Python running the tests (3.11) with a current pip (as Colab and
+    repo2docker have; it also shares the cache format of the pip that filled the cache); returns its python."""
     subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, timeout=300)
-    return path / "bin" / "python"
+    python = path / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--upgrade", "pip"],
+                   check=True, capture_output=True, timeout=300)
+    return python
 
 
 def venv_env(python: Path, tmp: Path) -> dict[str, str]:
