@@ -27,7 +27,7 @@ from launch_env import (ROOT, Timer, copy_tree, local_torch_wheel_dir, make_venv
 sys.path.insert(0, str(ROOT / "tools"))
 import nbtools  # noqa: E402
 
-CHAPTER = "chapters/03_algorithms/40_attention.ipynb"  # the query-key widget (sliders, interactive_output)
+CHAPTER = "chapters/06_trends/02_compute_and_cost.ipynb"  # the cost calculator (sliders, interactive_output)
 LAB = "labs/solutions/01_gradient_descent.ipynb"  # instructor copy: strict, every check must PASS
 COLAB_WIDGETS = ["ipywidgets==7.7.1", "widgetsnbextension==3.6.10"]
 # Colab's preinstalled libraries that the book uses, at the versions the book pins (pip's cache has them).
@@ -100,7 +100,7 @@ def test_colab_like_environment_runs_a_widget_chapter_and_a_lab(tmp_path):
     state = chapter.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     versions = {m["model_module_version"] for m in state.values() if m["model_module"] == "@jupyter-widgets/controls"}
     assert versions == {"1.5.0"}
-    assert any(m["model_name"] == "FloatSliderModel" for m in state.values())
+    assert any(m["model_name"] == "FloatLogSliderModel" for m in state.values())
 
     lab_setup = outputs_text(lab.cells[[c.cell_type for c in lab.cells].index("code")])
     assert "Installing" not in lab_setup, "installed once, the package stays installed"
