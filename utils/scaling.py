@@ -133,12 +133,13 @@ class LMRun:
 
 
 def train_char_lm(model: CharMLP, train: torch.Tensor, val: torch.Tensor, *, steps: int, batch_size: int = 128,
-                  lr: float = 1e-2, eval_every: int = 100, seed: int = 0) -> LMRun:
+                  lr: float = 1e-2, eval_every: int = 100, seed: int = 0, progress: bool = True) -> LMRun:
     """AdamW with cosine decay from ``lr`` to 0; batches of random windows from ``train`` (1-D ids).
 
     One step predicts ``batch_size`` characters, so a run sees ``steps * batch_size`` training
     tokens (D). The model is evaluated on every window of ``val`` every ``eval_every`` steps and
     at the end. Works on the model's device; the caller seeds the initialisation.
+    ``progress`` draws a ``tqdm.auto`` bar over the steps.
     """
     for name, value in (("steps", steps), ("batch_size", batch_size), ("eval_every", eval_every)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -153,7 +154,9 @@ def train_char_lm(model: CharMLP, train: torch.Tensor, val: torch.Tensor, *, ste
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
     run, running, start = LMRun(count_params(model, non_embedding=True)), [], time.perf_counter()
     model.train()
-    for step in range(1, steps + 1):
+    from tqdm.auto import tqdm
+
+    for step in tqdm(range(1, steps + 1), desc="training", leave=False, disable=not progress):
         x, y = get_batch(train, K, batch_size, generator=gen, device=device)  # (B, K), (B, K)
         loss = F.cross_entropy(model(x), y[:, -1])  # the character after each window
         opt.zero_grad(set_to_none=True)

@@ -162,10 +162,11 @@ def token_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[
 
 def train_sequence_model(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_test: torch.Tensor,
                          y_test: torch.Tensor, *, steps: int = 1500, batch_size: int = 64, lr: float = 3e-3,
-                         seed: int = 0) -> TrainResult:
+                         seed: int = 0, progress: bool = True) -> TrainResult:
     """AdamW with linear warm-up (first 5 % of steps) then cosine decay; per-token cross-entropy.
 
     ``X``, ``y``: ``(N, T)`` token ids; batches are drawn with replacement from a seeded generator.
+    ``progress`` draws a ``tqdm.auto`` bar over the steps.
     """
     if X.shape != y.shape or X.ndim != 2:
         raise ValueError(f"X and y must both be (N, T), got {tuple(X.shape)} and {tuple(y.shape)}")
@@ -176,7 +177,9 @@ def train_sequence_model(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_t
         opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, steps - warm))))
     losses = []
     model.train()
-    for _ in range(steps):
+    from tqdm.auto import tqdm
+
+    for _ in tqdm(range(steps), desc="training", leave=False, disable=not progress):
         i = torch.randint(0, X.shape[0], (batch_size,), generator=gen)
         logits = model(X[i])  # (B, T, V)
         loss = F.cross_entropy(logits.flatten(0, 1), y[i].flatten())
