@@ -435,7 +435,7 @@ def main(argv: list[str]) -> int:
     cmd, args = argv[0], argv[1:]
     paths = [Path(a).resolve() for a in args] if cmd != "runtimes" else []
     if cmd in {"stamp", "check", "tags", "figures"} and not args:
-        paths = all_notebooks()
+        paths = all_notebooks() + answer_notebooks()
     if cmd == "stamp":
         for p in paths:
             if stamp(p):
