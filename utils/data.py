@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from utils._validate import Float, Int, IntIn, OneOf, PosInt, Seed, Tensor, checked
+
 __all__ = [
     "DigitsSplit",
     "load_digits_split",
@@ -27,6 +29,7 @@ __all__ = [
 DIGITS_TEST_SIZE = 450  # fixed test split used by every chapter (25 % of 1,797)
 
 
+@checked
 @dataclass(frozen=True)
 class DigitsSplit:
     """The fixed train/test split of the digits.
@@ -38,17 +41,18 @@ class DigitsSplit:
         y_test: ``(N_test,)`` int64.
     """
 
-    X_train: torch.Tensor
-    y_train: torch.Tensor
-    X_test: torch.Tensor
-    y_test: torch.Tensor
+    X_train: Float[Tensor, "N 1 8 8"]
+    y_train: Int[Tensor, "N"]
+    X_test: Float[Tensor, "M 1 8 8"]
+    y_test: Int[Tensor, "M"]
 
     def flat(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The same split with images flattened to ``(N, 64)``."""
         return (self.X_train.flatten(1), self.y_train, self.X_test.flatten(1), self.y_test)
 
 
-def load_digits_split(test_size: int = DIGITS_TEST_SIZE, seed: int = 0) -> DigitsSplit:
+@checked
+def load_digits_split(test_size: IntIn(10, 1787) = DIGITS_TEST_SIZE, seed: Seed = 0) -> DigitsSplit:
     """Load scikit-learn's bundled digits as tensors with a fixed, stratified split.
 
     Args:
@@ -72,8 +76,9 @@ def load_digits_split(test_size: int = DIGITS_TEST_SIZE, seed: int = 0) -> Digit
     return DigitsSplit(as_img(X_tr), torch.from_numpy(y_tr), as_img(X_te), torch.from_numpy(y_te))
 
 
+@checked
 def digits_loaders(
-    batch_size: int = 64, *, flat: bool = False, seed: int = 0, test_size: int = DIGITS_TEST_SIZE
+    batch_size: PosInt = 64, *, flat: bool = False, seed: Seed = 0, test_size: IntIn(10, 1787) = DIGITS_TEST_SIZE
 ) -> tuple[DataLoader, DataLoader]:
     """Train and test ``DataLoader`` s over the fixed digits split.
 
@@ -108,13 +113,14 @@ SEQUENCE_TASKS = {
 }
 
 
+@checked
 def make_sequence_task(
-    task: str,
-    num_samples: int,
-    seq_len: int,
+    task: OneOf(*SEQUENCE_TASKS),
+    num_samples: PosInt,
+    seq_len: IntIn(2),
     *,
-    vocab_size: int = 10,
-    seed: int = 0,
+    vocab_size: IntIn(2) = 10,
+    seed: Seed = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Generate a synthetic sequence task; see ``SEQUENCE_TASKS`` for the list.
 
@@ -172,15 +178,16 @@ def make_sequence_task(
     return X, y
 
 
+@checked
 def sequence_loaders(
-    task: str,
-    num_train: int,
-    num_test: int,
-    seq_len: int,
+    task: OneOf(*SEQUENCE_TASKS),
+    num_train: PosInt,
+    num_test: PosInt,
+    seq_len: IntIn(2),
     *,
-    batch_size: int = 64,
-    vocab_size: int = 10,
-    seed: int = 0,
+    batch_size: PosInt = 64,
+    vocab_size: IntIn(2) = 10,
+    seed: Seed = 0,
 ) -> tuple[DataLoader, DataLoader]:
     """Train/test loaders for :func:`make_sequence_task` (test data uses ``seed + 1``)."""
     X_tr, y_tr = make_sequence_task(task, num_train, seq_len, vocab_size=vocab_size, seed=seed)
