@@ -94,9 +94,10 @@ def _describe(value: object) -> str:
 class _Fail(Exception):
     """Raised by a spec with (exception class, expected text); turned into the user's error."""
 
-    def __init__(self, kind: type[Exception], expected: str, detail: str = "") -> None:
+    def __init__(self, kind: type[Exception], expected: str, detail: str = "", sub: str = "",
+                 got: object = None) -> None:
         super().__init__(expected)
-        self.kind, self.expected, self.detail = kind, expected, detail
+        self.kind, self.expected, self.detail, self.sub, self.got = kind, expected, detail, sub, got
 
 
 # ------------------------------------------------------------------------------------ scalar specs
@@ -375,13 +376,52 @@ class _Plain:
     def __init__(self, hint: object) -> None:
         self.hint = hint
         self.text = _hint_text(hint)
+        origin = typing.get_origin(hint)
+        self.union = [spec_of(a) for a in typing.get_args(hint)] if origin in (typing.Union, types.UnionType) else None
 
     def describe(self) -> str:
         return self.text
 
     def check(self, value: object, ctx: dict) -> None:
+        if self.union is not None:  # the first branch that accepts wins; else the most telling failure
+            failures = []
+            for spec in self.union:
+                trial = dict(ctx)
+                try:
+                    spec.check(value, trial)
+                except _Fail as err:
+                    failures.append(err)
+                    continue
+                ctx.update(trial)
+                return
+            worst = next((f for f in failures if f.kind is ValueError and f.detail), None) or \
+                next((f for f in failures if f.kind is ValueError), None)
+            raise _Fail(ValueError if worst else TypeError, self.text, worst.detail if worst else "")
         if not _matches(self.hint, value, ctx):
             raise _Fail(TypeError, self.text)
+
+
+class _Fixed:
+    """``tuple[A, B]``: a tuple (or list) of that length whose items pass their own specs."""
+
+    def __init__(self, items: tuple) -> None:
+        self.items = [spec_of(a) for a in items]
+        self.text = "a pair" if len(items) == 2 else f"a tuple of {len(items)}"
+        self.text += " (" + ", ".join(s.describe() for s in self.items) + ")"
+
+    def describe(self) -> str:
+        return self.text
+
+    def check(self, value: object, ctx: dict) -> None:
+        if not isinstance(value, (tuple, list)):
+            raise _Fail(TypeError, self.text)
+        if len(value) != len(self.items):
+            raise _Fail(ValueError, self.text, f"it has {len(value)} items")
+        for i, (spec, v) in enumerate(zip(self.items, value)):
+            try:
+                spec.check(v, ctx)
+            except _Fail as err:
+                raise _Fail(err.kind, err.expected, err.detail, f"[{i}]", v) from None
 
 
 def _hint_text(hint: object) -> str:
@@ -403,10 +443,13 @@ def _hint_text(hint: object) -> str:
         return " or ".join(_hint_text(a) for a in typing.get_args(hint))
     if origin is not None:
         args = typing.get_args(hint)
-        name = getattr(origin, "__name__", str(origin))
+        name = getattr(origin, "__name__", str(origin)).lower()
         if origin is cabc.Callable:
             return "a callable"
-        return f"a {name}" + (f" of {', '.join(_hint_text(a) for a in args if a is not Ellipsis)}" if args else "")
+        inner = [_hint_text(a).removeprefix("a ").removeprefix("an ") for a in args if a is not Ellipsis]
+        if issubclass(origin, cabc.Mapping) and len(inner) == 2:
+            return f"a {name} from {inner[0]} to {inner[1]}"
+        return f"a {name}" + (f" of {', '.join(inner)}" if inner else "")
     if isinstance(hint, type):
         mod = hint.__module__
         name = hint.__qualname__ if mod in ("builtins", "utils") or mod.startswith("utils.") else f"{mod}.{hint.__qualname__}"
@@ -482,7 +525,7 @@ class _Optional:
             try:
                 self.spec.check(value, ctx)
             except _Fail as err:
-                raise _Fail(err.kind, self.describe(), err.detail) from None
+                raise _Fail(err.kind, f"None or {err.expected}", err.detail, err.sub, err.got) from None
 
 
 def spec_of(hint: object):
@@ -495,6 +538,10 @@ def spec_of(hint: object):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         if len(args) == 1 and len(typing.get_args(hint)) == 2:
             return _Optional(spec_of(args[0]))
+    if typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        if args and Ellipsis not in args:
+            return _Fixed(args)
     return _Plain(hint)
 
 
@@ -534,6 +581,8 @@ class _Checker:
         extra = f" [{err.detail}]" if err.detail else ""
         if not extra and bound and isinstance(self.specs.get(name), TensorSpec):
             extra = " [" + ", ".join(f"{k}={v[0]} from {v[1]}" for k, v in bound.items()) + "]"
+        if err.sub:
+            name, value = name + err.sub, err.got
         return err.kind(f"{self.qualname}(): {name} must be {err.expected}, got {_describe(value)}{extra}")
 
     def run(self, args: tuple, kwargs: dict) -> None:

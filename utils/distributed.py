@@ -67,7 +67,7 @@ class DataParallelConfig:
     steps: PosInt = 60  # optimizer steps, each on one global batch
     global_batch_size: PosInt = 64  # B, split evenly over the ranks: must be divisible by world_size
     hidden_size: PosInt = 32  # width of the MLP's hidden layer
-    lr: PosFloat = 0.5  # SGD learning rate
+    lr: NonNegFloat = 0.5  # SGD learning rate (0 leaves the weights as they are)
     seed: Seed = 0  # seeds the initial weights and the batch order
     dtype: OneOf("float32", "float64") = "float64"  # "float64" makes DDP and one process agree to ~1e-15
 

@@ -180,12 +180,12 @@ def parse_adding_sequence(text: str) -> tuple[torch.Tensor, float]:
     tokens = re.findall(r"\[\d\]|\d|\S", text)
     bad = [t for t in tokens if not re.fullmatch(r"\[\d\]|\d", t)]
     if bad:
-        raise ValueError(f"text: use digits 0-9 and mark two of them with brackets like [7]; cannot read {bad[0]!r}")
+        raise ValueError(f"text must hold digits 0-9, two of them marked with brackets like [7]; cannot read {bad[0]!r}")
     if len(tokens) < 2:
-        raise ValueError("text: type at least two digits")
+        raise ValueError("text must hold at least two digits")
     marks = [t.startswith("[") for t in tokens]
     if sum(marks) != 2:
-        raise ValueError(f"text: mark exactly two digits with brackets, got {sum(marks)} marked")
+        raise ValueError(f"text must mark exactly two digits with brackets, got {sum(marks)} marked")
     digits = [int(t.strip("[]")) for t in tokens]
     values = torch.tensor(digits, dtype=torch.float32) / 10
     X = torch.stack([values, torch.tensor(marks, dtype=torch.float32)], dim=1)  # (T, 2)
