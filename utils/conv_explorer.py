@@ -46,12 +46,12 @@ class ConvStep:
     total: float
     output: np.ndarray
     full_output: np.ndarray
-    row: int
-    col: int
-    top: int
-    left: int
-    stride: int
-    padding: int
+    row: NonNegInt
+    col: NonNegInt
+    top: NonNegInt
+    left: NonNegInt
+    stride: PosInt
+    padding: NonNegInt
 
     @property
     def num_positions(self) -> int:

@@ -94,6 +94,7 @@ class EncoderClassifier(nn.Module):
         self.encoder = encoder
         self.head = head
 
+    @checked
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         if not isinstance(inputs, Mapping) or "input_ids" not in inputs or "attention_mask" not in inputs:
             raise TypeError("inputs must be the tokenizer's output, a mapping with input_ids and "

@@ -140,6 +140,7 @@ class GPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
+    @checked
     def num_parameters(self, non_embedding: bool = False) -> int:
         """Parameter count (the tied head counted once); ``non_embedding`` leaves out the position table."""
         n = sum(p.numel() for p in self.parameters())

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils._validate import Device, FloatIn, Int, OneOf, PosFloat, PosInt, Seed, Tensor, check_ids, checked
+from utils._validate import Device, FloatIn, Int, NonNegInt, OneOf, PosFloat, PosInt, Seed, Tensor, check_ids, checked
 from utils.text_data import get_batch
 
 MFU = FloatIn(0.0, 1.0, lo_open=True, text="a fraction of peak in (0, 1]")  # model FLOPs utilisation
@@ -133,7 +133,7 @@ def evaluate_char_lm(model: CharMLP, X: Int[Tensor, "M K"], y: Int[Tensor, "M"],
 class LMRun:
     """What :func:`train_char_lm` measured, one entry per evaluation."""
 
-    n_params: int  # non-embedding parameters (Kaplan's N)
+    n_params: NonNegInt  # non-embedding parameters (Kaplan's N)
     tokens: list[int] = field(default_factory=list)  # characters predicted in training so far
     train_loss: list[float] = field(default_factory=list)  # mean training loss since the last evaluation
     val_loss: list[float] = field(default_factory=list)  # nats per character on the whole validation split
@@ -340,10 +340,10 @@ def estimate_cost(n_params: PosFloat, n_tokens: PosFloat, *, peak_flops: PosFloa
 @dataclass(frozen=True)
 class KnownModel:
     name: str
-    n_params: float  # parameters
-    n_tokens: float  # training tokens
+    n_params: PosFloat  # parameters
+    n_tokens: PosFloat  # training tokens
     source: str  # where the two numbers are published
-    reported_flops: float | None = None  # training compute stated by the authors, if any
+    reported_flops: PosFloat | None = None  # training compute stated by the authors, if any
     note: str = ""
 
 

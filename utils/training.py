@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from utils._validate import Device, Duck, Float, Integer, PosFloat, PosInt, Tensor, checked
+from utils._validate import Device, Duck, Float, Integer, PosFloat, PosInt, Tensor, check_ids, checked
 
 __all__ = ["History", "accuracy", "evaluate", "train_epoch", "fit"]
 
@@ -50,6 +50,7 @@ class History:
 @checked
 def accuracy(logits: Float[Tensor, "N K"], targets: Integer[Tensor, "N"]) -> float:
     """Fraction of rows of ``logits`` ``(N, num_classes)`` whose argmax equals ``targets`` ``(N,)``."""
+    check_ids("targets", targets, logits.shape[1])
     if logits.ndim != 2:
         raise ValueError(f"logits must have shape (N, num_classes), got {tuple(logits.shape)}")
     if targets.shape != logits.shape[:1]:

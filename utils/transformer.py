@@ -150,7 +150,8 @@ class TinyTransformer(nn.Module):
             maps.append(w)
         return self.head(self.norm(x)), maps  # (B, T, V)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+    @checked
+    def forward(self, idx: Int[Tensor, "B T"]) -> torch.Tensor:
         return self.forward_with_attention(idx)[0]
 
 
