@@ -317,8 +317,10 @@ def _good_hint(hint, sizes: _Sizes):
         if origin is cabc.Callable:
             return lambda *a, **k: None
         if issubclass(origin, Mapping):
-            return {"input_ids": torch.zeros(1, 2, dtype=torch.long), "attention_mask": torch.ones(1, 2, dtype=torch.long)} \
-                if args and args[1] is torch.Tensor else {}
+            if args and args[1] is torch.Tensor:  # a tokenizer's output
+                return {"input_ids": torch.zeros(1, 2, dtype=torch.long),
+                        "attention_mask": torch.ones(1, 2, dtype=torch.long)}
+            return {}
         if origin is tuple:
             return tuple(_good(V.spec_of(a), sizes) for a in args if a is not Ellipsis)
         if issubclass(origin, (cabc.Sequence, cabc.Set, cabc.Iterable)):
@@ -472,8 +474,9 @@ def _derived(spec, name: str, good, sizes: _Sizes, shared: set[str]) -> list[tup
             out.append(("one more dimension", good.unsqueeze(0)))
             if good.ndim:
                 out.append(("one dimension less", good[0]))
-        swaps = {"float": [torch.long, torch.bool], "long": [torch.float32, torch.int32], "integer": [torch.float32, torch.bool],
-                 "real": [torch.bool, torch.complex64], "bool": [torch.float32, torch.long], "any": []}[spec.kind]
+        swaps = {"float": [torch.long, torch.bool], "long": [torch.float32, torch.int32],
+                 "integer": [torch.float32, torch.bool], "real": [torch.bool, torch.complex64],
+                 "bool": [torch.float32, torch.long], "any": []}[spec.kind]
         out += [(f"dtype {d}", good.to(d)) for d in swaps]
         offset = good.ndim - len(spec.fixed) if not spec.trailing else 0
         for i, d in enumerate(spec.fixed):
@@ -486,7 +489,8 @@ def _derived(spec, name: str, good, sizes: _Sizes, shared: set[str]) -> list[tup
             if d[0].isdigit() or d in shared:
                 shape = list(good.shape)
                 shape[offset + i] += 1
-                out.append((f"{d} disagrees", good.new_zeros(shape) if not good.dtype.is_floating_point else torch.randn(shape)))
+                wrong = torch.randn(shape) if good.dtype.is_floating_point else good.new_zeros(shape)
+                out.append((f"{d} disagrees", wrong))
     elif isinstance(spec, V.Range):
         lo, hi = spec.lo, spec.hi
         if lo is not None:
@@ -622,8 +626,8 @@ def _strategy(spec, good):
     if isinstance(spec, V.TensorSpec) and isinstance(good, torch.Tensor):
         shapes = st.lists(st.integers(0, 4), max_size=5)
         return st.one_of(junk, shapes.map(lambda s: torch.zeros(s, dtype=good.dtype)),
-                         st.sampled_from([torch.float64, torch.float16, torch.int32, torch.int64, torch.bool, torch.uint8])
-                         .map(lambda d: good.to(d)))
+                         st.sampled_from([torch.float64, torch.float16, torch.int32, torch.int64, torch.bool,
+                                          torch.uint8]).map(lambda d: good.to(d)))
     if isinstance(spec, V._Plain) and spec.hint is bool:
         return st.one_of(st.integers(), st.text(max_size=5), st.none(), st.floats())
     return junk

@@ -46,7 +46,6 @@ import functools
 import inspect
 import math
 import numbers
-import os
 import sys
 import types
 import typing
@@ -452,7 +451,8 @@ def _hint_text(hint: object) -> str:
         return f"a {name}" + (f" of {', '.join(inner)}" if inner else "")
     if isinstance(hint, type):
         mod = hint.__module__
-        name = hint.__qualname__ if mod in ("builtins", "utils") or mod.startswith("utils.") else f"{mod}.{hint.__qualname__}"
+        ours = mod in ("builtins", "utils") or mod.startswith("utils.")
+        name = hint.__qualname__ if ours else f"{mod}.{hint.__qualname__}"
         name = name.replace("torch.nn.modules.module.", "nn.").replace("torch.", "torch.")
         return f"a {name}"
     return str(hint)

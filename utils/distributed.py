@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils._validate import Float, Int, NonNegFloat, NonNegInt, OneOf, PosFloat, PosInt, Seed, Tensor, check_ids, checked
+from utils._validate import (Float, Int, NonNegFloat, NonNegInt, OneOf, PosFloat, PosInt, Seed, Tensor, check_ids,
+                             checked)
 
 __all__ = [
     "DataParallelConfig",

@@ -34,7 +34,8 @@ _HF_OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLI
 
 
 @checked
-def seed_everything(seed: IntIn(0, 2**32 - 1, text="an int seed in [0, 2**32)") = 0, *, deterministic: bool = True) -> int:
+def seed_everything(seed: IntIn(0, 2**32 - 1, text="an int seed in [0, 2**32)") = 0, *,
+                   deterministic: bool = True) -> int:
     """Seed Python's ``random``, NumPy and PyTorch (CPU and CUDA) with one number.
 
     Args:

@@ -80,7 +80,8 @@ def plot_learning_curves(history: Duck("as_dict") | dict, ax: plt.Axes | None = 
 
 @checked
 def show_image_grid(images: np.ndarray | Sequence | Duck("detach"), labels: Sequence[object] | None = None, *,
-                    ncols: PosInt = 8, cmap: str = "gray_r", size: PosFloat = 1.0, title: str | None = None) -> plt.Figure:
+                    ncols: PosInt = 8, cmap: str = "gray_r", size: PosFloat = 1.0,
+                    title: str | None = None) -> plt.Figure:
     """Show ``images`` of shape ``(N, H, W)`` or ``(N, 1, H, W)`` in a grid, with optional labels."""
     arr = _to_numpy(images, "images")
     if arr.ndim == 4 and arr.shape[1] == 1:

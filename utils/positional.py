@@ -122,7 +122,8 @@ def rope_angles(num_positions: PosInt, head_dim: PosInt, *, base: PosFloat = 100
 
 
 @checked(mixed_dtypes=True)
-def apply_rope(x: Float[Tensor, "... T hs"], cos: Float[Tensor, "L half"], sin: Float[Tensor, "L half"]) -> torch.Tensor:
+def apply_rope(x: Float[Tensor, "... T hs"], cos: Float[Tensor, "L half"],
+               sin: Float[Tensor, "L half"]) -> torch.Tensor:
     r"""Rotate each pair ``(x_{2i}, x_{2i+1})`` of queries or keys ``(..., T, hs)`` by its angle.
 
     (x_{2i}, x_{2i+1}) -> (x_{2i} cos - x_{2i+1} sin, x_{2i} sin + x_{2i+1} cos).

@@ -136,7 +136,8 @@ def _check_seq(X: torch.Tensor) -> None:
 
 
 @checked
-def run_rnn(X: Float[Tensor, "B T I"], w: CellWeights, h0: Float[Tensor, "B H"] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def run_rnn(X: Float[Tensor, "B T I"], w: CellWeights,
+            h0: Float[Tensor, "B H"] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Unroll :func:`rnn_cell` over time: ``X (B, T, I) -> (outputs (B, T, H), h_T (B, H))`` like ``nn.RNN(batch_first=True)``."""
     _check_seq(X)
     h = X.new_zeros(X.shape[0], w.hidden_size) if h0 is None else h0
@@ -148,7 +149,8 @@ def run_rnn(X: Float[Tensor, "B T I"], w: CellWeights, h0: Float[Tensor, "B H"] 
 
 
 @checked
-def run_gru(X: Float[Tensor, "B T I"], w: CellWeights, h0: Float[Tensor, "B H"] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def run_gru(X: Float[Tensor, "B T I"], w: CellWeights,
+            h0: Float[Tensor, "B H"] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Unroll :func:`gru_cell`: ``(B, T, I) -> ((B, T, H), (B, H))``, equal to ``nn.GRU`` given
     :func:`gru_weights_from_torch` weights."""
     _check_seq(X)

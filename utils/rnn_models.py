@@ -180,7 +180,8 @@ def parse_adding_sequence(text: str) -> tuple[torch.Tensor, float]:
     tokens = re.findall(r"\[\d\]|\d|\S", text)
     bad = [t for t in tokens if not re.fullmatch(r"\[\d\]|\d", t)]
     if bad:
-        raise ValueError(f"text must hold digits 0-9, two of them marked with brackets like [7]; cannot read {bad[0]!r}")
+        raise ValueError(f"text must hold digits 0-9, two of them marked with brackets like [7]; "
+                         f"cannot read {bad[0]!r}")
     if len(tokens) < 2:
         raise ValueError("text must hold at least two digits")
     marks = [t.startswith("[") for t in tokens]

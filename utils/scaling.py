@@ -358,7 +358,8 @@ KNOWN_MODELS = [
 
 @checked
 def matmul_flops_per_second(n: PosInt = 1024, reps: PosInt = 5, *, device: Device = "cpu",
-                            dtype: OneOf(torch.float32, torch.float64, torch.float16, torch.bfloat16) = torch.float32) -> float:
+                            dtype: OneOf(torch.float32, torch.float64, torch.float16, torch.bfloat16) = torch.float32,
+                            ) -> float:
     """Measured throughput of an ``n x n`` matrix product (``2 n^3`` FLOPs), best of ``reps`` after a warm-up."""
     if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in (n, reps)):
         raise ValueError(f"n and reps must be positive ints, got {n!r} and {reps!r}")

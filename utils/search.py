@@ -69,7 +69,8 @@ def _check_k(k: object, n_docs: int) -> int:
 
 
 @checked(mixed_dtypes=True)
-def cosine_top_k(queries: Float[Tensor, "Q C"], docs: Float[Tensor, "N C"], k: PosInt) -> tuple[torch.Tensor, torch.Tensor]:
+def cosine_top_k(queries: Float[Tensor, "Q C"], docs: Float[Tensor, "N C"],
+                 k: PosInt) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-``k`` documents by cosine similarity.
 
     Args:

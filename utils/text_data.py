@@ -80,7 +80,8 @@ class LMSplit:
 
 
 @checked
-def char_lm_split(text: str | None = None, *, val_fraction: FloatIn(0.0, 1.0, lo_open=True, hi_open=True) = 0.1) -> LMSplit:
+def char_lm_split(text: str | None = None, *,
+                  val_fraction: FloatIn(0.0, 1.0, lo_open=True, hi_open=True) = 0.1) -> LMSplit:
     """Encode ``text`` (default: the corpus) character by character and split it: the first
     ``1 - val_fraction`` for training, the rest for validation (a contiguous split, so that
     validation text is unseen)."""

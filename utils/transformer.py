@@ -62,7 +62,8 @@ class TransformerBlock(nn.Module):
         return self.dropout(self.linear2(self.dropout(F.relu(self.linear1(x)))))  # (B, T, C)
 
     @checked(dims={"C": "self_attn.d_model"})
-    def forward(self, x: Float[Tensor, "B T C"], mask: Bool[Tensor, "..."] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: Float[Tensor, "B T C"],
+                mask: Bool[Tensor, "..."] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` ``(B, T, C)``, optional boolean ``mask`` (True = may attend) -> ``(x, weights)``
         with ``weights`` ``(B, nh, T, T)``. ``causal=True`` adds the causal mask."""
         if self.causal:
