@@ -119,7 +119,7 @@ def fixed_budget(seconds: float = 20.0) -> None:
         print(f"  {name:17s} {steps:4d} steps, validation loss {val:.3f} nats/char")
 
 
-def validation_overhead(rounds: int = 5, steps: int = 20) -> None:
+def validation_overhead(rounds: int = 3, steps: int = 10) -> None:
     """Ours with and without the declared input checks (utils._validate), in one run.
 
     "Without" swaps in the undecorated ``GPT.forward`` and ``lm_loss`` (``__wrapped__``), so the

@@ -15,21 +15,25 @@ one decorator turns those annotations into checks at call time::
 Bad input then raises ``TypeError`` (wrong type or dtype) or ``ValueError`` (wrong rank, shape,
 size or value) naming the parameter as spelled in the signature, what it expects and what came::
 
-    ValueError: lm_loss(): targets must have shape (B, T) = (2, 8), got (2, 7) [B=2, T=8 from logits]
+    ValueError: lm_loss(): targets must be an int64 tensor of shape (B, T) = (2, 8), got int64 tensor of
+    shape (2, 7) [T=8 from logits]
 
 What the annotations mean:
 
 - ``Float[Tensor, "B T C"]``, ``Int[...]`` (int64, as token ids and class labels must be),
   ``Integer[...]`` (any integer dtype), ``Real[...]`` (float or integer), ``Bool[...]``,
   ``Shaped[...]`` (any dtype): a ``torch.Tensor`` of that dtype and shape. A shape is a list of
-  dimension names, literal sizes (``"N 64"``), ``_`` (any size) and ``...`` (any number of
-  leading dimensions). A name means the same size everywhere in one call (``q: "... T hs"``,
-  ``k: "... S hs"``) and every named size must be at least 1 (no empty batches). Float tensors
-  of one call share one dtype, and a module's ``forward`` wants the dtype of its parameters.
+  dimension names, literal sizes (``"N 64"``), ``_`` (any size), ``...`` (any number of leading
+  dimensions; ``"N ..."``: of trailing ones) and ``*B`` (leading dimensions that must broadcast
+  across the call). A name means the same size everywhere in one call (``q: "*B T hs"``,
+  ``k: "*B S hs"``) and every named size must be at least 1 (no empty batches). Float tensors of
+  one call share one dtype (``@checked(mixed_dtypes=True)`` where the function converts), and a
+  module's ``forward`` wants the dtype of its parameters.
 - ``PosInt``, ``NonNegInt``, ``PosFloat``, ``NonNegFloat``, ``Prob`` ([0, 1]), ``Dropout``
   ([0, 1)), ``Seed``; ``IntIn(lo, hi)``, ``FloatIn(lo, hi)`` and ``OneOf("a", "b")`` for others;
   ``Device`` (a ``torch.device`` or a string torch can parse), ``Texts`` (a non-empty list of
-  str), ``Labels`` (a non-empty list of int labels >= 0, or a 1-D int64 tensor).
+  str), ``Labels`` (a non-empty list of int labels >= 0, or a 1-D int64 tensor), ``Duck("step")``
+  (any object with these methods).
 - Plain annotations are checked too: ``bool`` wants ``True``/``False`` (not ``"no"``), ``int``
   an int (not a bool), ``float`` a real number (``Finite`` also rules out NaN and infinity),
   ``str``, ``list[str]``, ``X | None``, classes such as ``nn.Module``.
