@@ -114,7 +114,7 @@ def test_bad_inputs_name_the_argument():
         mha(x, torch.randn(2, 5, 8), torch.randn(2, 6, 8))
     with pytest.raises(ValueError, match="embed_dim"):
         mha.load_from_torch(nn.MultiheadAttention(8, 4))
-    with pytest.raises(TypeError, match="lengths must be an integer"):
+    with pytest.raises(TypeError, match="lengths_or_attention_mask must be an integer tensor"):
         padding_mask(torch.tensor([1.5, 2.0]))
     with pytest.raises(ValueError, match="lengths must lie"):
         padding_mask(torch.tensor([5]), 4)

@@ -258,6 +258,7 @@ def _tensor(spec: V.TensorSpec, sizes: _Sizes, override: dict[int, int] | None =
 
 def _good(spec, sizes: _Sizes):
     """A value that the declaration accepts (the body may still want more: it is never reached)."""
+    spec = _unwrap(spec)
     if isinstance(spec, V.TensorSpec):
         return _tensor(spec, sizes)
     if isinstance(spec, V.Range):
@@ -399,8 +400,14 @@ class _Opaque:
         return "<opaque object>"
 
 
+def _unwrap(spec):
+    """The check behind ``Annotated[hint, "words"]``."""
+    return _unwrap(spec.spec) if isinstance(spec, V._Described) else spec
+
+
 def _allows(spec, kind: type) -> bool:
     """Whether the declaration accepts some value of this plain type (``str`` or ``NoneType``)."""
+    spec = _unwrap(spec)
     if isinstance(spec, V._Optional):
         return kind is type(None) or _allows(spec.spec, kind)
     if isinstance(spec, V._Plain):
@@ -463,6 +470,7 @@ def _universal(spec, name: str, good) -> list[tuple[str, object]]:
 
 def _derived(spec, name: str, good, sizes: _Sizes, shared: set[str]) -> list[tuple[str, object]]:
     """Bad values from the declared kind."""
+    spec = _unwrap(spec)
     out: list[tuple[str, object]] = []
     if isinstance(spec, V._Optional):
         return [(label, v) for label, v in _derived(spec.spec, name, good, sizes, shared) if v is not None]
@@ -524,6 +532,7 @@ def _derived(spec, name: str, good, sizes: _Sizes, shared: set[str]) -> list[tup
 
 
 def _tensor_specs(spec):
+    spec = _unwrap(spec)
     if isinstance(spec, V.TensorSpec):
         return [spec]
     if isinstance(spec, V._Optional):
@@ -603,6 +612,7 @@ def test_each_kind_of_bad_input_is_rejected_and_named(ident, owner, method):
 
 def _strategy(spec, good):
     """Values outside what ``spec`` declares."""
+    spec = _unwrap(spec)
     junk = st.one_of(st.none(), st.text(max_size=8), st.builds(_Opaque), st.lists(st.integers(), max_size=3))
     if isinstance(spec, V._Optional):
         return _strategy(spec.spec, good).filter(lambda v: v is not None)

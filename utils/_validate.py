@@ -440,8 +440,7 @@ def _hint_text(hint: object) -> str:
         return "a str"
     origin = typing.get_origin(hint)
     if origin is typing.Annotated:
-        spec = hint.__metadata__[0]
-        return spec.describe() if hasattr(spec, "describe") else _hint_text(hint.__origin__)
+        return spec_of(hint).describe()
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_hint_text(a) for a in typing.get_args(hint))
     if origin is not None:
@@ -476,7 +475,7 @@ def _matches(hint: object, value: object, ctx: dict) -> bool:
     origin = typing.get_origin(hint)
     if origin is typing.Annotated:
         try:
-            hint.__metadata__[0].check(value, ctx)
+            spec_of(hint).check(value, ctx)
         except _Fail:
             return False
         return True
@@ -532,12 +531,30 @@ class _Optional:
                 raise _Fail(err.kind, f"None or {err.expected}", err.detail, err.sub, err.got) from None
 
 
+class _Described:
+    """``Annotated[hint, "what it is, in words"]``: the check of ``hint``, the words in the message."""
+
+    def __init__(self, spec, text: str) -> None:
+        self.spec, self.text = spec, text
+
+    def describe(self) -> str:
+        return self.text
+
+    def check(self, value: object, ctx: dict) -> None:
+        try:
+            self.spec.check(value, ctx)
+        except _Fail as err:
+            raise _Fail(err.kind, self.text, err.detail, err.sub, err.got) from None
+
+
 def spec_of(hint: object):
     """The checker of one annotation (what :func:`checked` runs for that parameter)."""
     if typing.get_origin(hint) is typing.Annotated:
         meta = hint.__metadata__[0]
         if hasattr(meta, "check"):
             return meta
+        if isinstance(meta, str):
+            return _Described(spec_of(hint.__origin__), meta)
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         if len(args) == 1 and len(typing.get_args(hint)) == 2:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated
 
 import torch
 from torch import nn
@@ -33,6 +34,9 @@ from utils._validate import (Bool, Device, Dropout, Float, IntIn, Integer, Label
                              Tensor, Texts, check, checked)
 from utils.pretrained import MINILM_NAME, load_pretrained_encoder, mean_pool
 from utils.training import History, fit
+
+TokenizerOutput = Annotated[Mapping[str, torch.Tensor], "the tokenizer's output, a mapping with input_ids and "
+                                                       "attention_mask of shape (B, T)"]
 
 __all__ = [
     "MeanPoolHead",
@@ -95,7 +99,7 @@ class EncoderClassifier(nn.Module):
         self.head = head
 
     @checked
-    def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, inputs: TokenizerOutput) -> torch.Tensor:
         if not isinstance(inputs, Mapping) or "input_ids" not in inputs or "attention_mask" not in inputs:
             raise TypeError("inputs must be the tokenizer's output, a mapping with input_ids and "
                             f"attention_mask of shape (B, T), got {type(inputs).__name__}")
