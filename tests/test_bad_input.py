@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
+import os
 import pkgutil
 import re
 import types
@@ -43,6 +44,15 @@ from torch import nn
 
 import utils
 from utils import _validate as V
+
+@pytest.fixture(autouse=True, scope="module")
+def _in_a_temporary_folder(tmp_path_factory):
+    """A bad value accepted by mistake (or a future regression) must not write into the repository."""
+    here = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("bad_input"))
+    yield
+    os.chdir(here)
+
 
 SKIP_PACKAGES = {"checks", "widgets"}  # owned elsewhere: lab checkers and the widget views
 MODULES = sorted(m.name for m in pkgutil.iter_modules(utils.__path__)
