@@ -106,7 +106,7 @@ def test_bad_inputs_name_the_argument():
     x = torch.randn(2, 4, 8)
     with pytest.raises(ValueError, match=r"query must be a floating-point tensor of shape \(B, T, C\) = \(2, 4, 8\)"):
         mha(torch.randn(2, 4, 6))
-    with pytest.raises(TypeError, match="mask must be None or a bool tensor"):
+    with pytest.raises(TypeError, match=r"mask must be None or a torch.bool tensor \(True = may attend\)"):
         mha(x, mask=torch.ones(4, 4))
     with pytest.raises(ValueError, match=r"mask must be broadcastable to \(B, nh, T, S\)"):
         mha(x, mask=torch.ones(3, 4, dtype=torch.bool))

@@ -550,11 +550,12 @@ class _Described:
 def spec_of(hint: object):
     """The checker of one annotation (what :func:`checked` runs for that parameter)."""
     if typing.get_origin(hint) is typing.Annotated:
-        meta = hint.__metadata__[0]
-        if hasattr(meta, "check"):
-            return meta
-        if isinstance(meta, str):
-            return _Described(spec_of(hint.__origin__), meta)
+        meta = hint.__metadata__
+        if isinstance(meta[-1], str):  # Annotated[Float[Tensor, "B T"], "in words"] flattens to one Annotated
+            inner = typing.Annotated[(hint.__origin__, *meta[:-1])] if len(meta) > 1 else hint.__origin__
+            return _Described(spec_of(inner), meta[-1])
+        if hasattr(meta[0], "check"):
+            return meta[0]
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         if len(args) == 1 and len(typing.get_args(hint)) == 2:

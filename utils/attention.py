@@ -16,12 +16,15 @@ Mask convention everywhere in this module: a **boolean** tensor, **True = may at
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from utils._validate import Bool, Device, Dropout, Finite, Float, Integer, PosFloat, PosInt, Tensor, checked
+
+Mask = Annotated[Bool[Tensor, "..."], "a torch.bool tensor (True = may attend)"]  # broadcastable to the scores
 
 __all__ = [
     "scaled_dot_product_attention",
@@ -49,7 +52,7 @@ def scaled_dot_product_attention(
     q: Float[Tensor, "*B T hs"],
     k: Float[Tensor, "*B S hs"],
     v: Float[Tensor, "*B S hv"],
-    mask: Bool[Tensor, "..."] | None = None,
+    mask: Mask | None = None,
     *,
     scale: PosFloat | None = None,
     dropout_p: Dropout = 0.0,
@@ -135,7 +138,7 @@ def padding_mask(lengths_or_attention_mask: Integer[Tensor, "B"] | Integer[Tenso
 
 
 @checked
-def combine_masks(*masks: Bool[Tensor, "..."] | None) -> torch.Tensor | None:
+def combine_masks(*masks: Mask | None) -> torch.Tensor | None:
     """Logical AND of boolean masks (``None`` entries are skipped): attend only where all allow."""
     out = None
     for i, m in enumerate(masks):
@@ -148,7 +151,7 @@ def combine_masks(*masks: Bool[Tensor, "..."] | None) -> torch.Tensor | None:
 
 
 @checked
-def to_torch_mha_masks(mask: Bool[Tensor, "..."] | None) -> torch.Tensor | None:
+def to_torch_mha_masks(mask: Mask | None) -> torch.Tensor | None:
     """Our mask (True = may attend) -> ``attn_mask`` for ``nn.MultiheadAttention`` (True = blocked)."""
     return None if mask is None else ~mask
 
@@ -230,7 +233,7 @@ class MultiHeadAttention(nn.Module):
     @checked(dims={"C": "d_model"})
     def forward(self, query: Float[Tensor, "B T C"], key: Float[Tensor, "B S C"] | None = None,
                 value: Float[Tensor, "B S C"] | None = None,
-                mask: Bool[Tensor, "..."] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                mask: Mask | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Self-attention when ``key``/``value`` are omitted, cross-attention otherwise.
 
         Args:

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils._validate import Bool, Dropout, Float, Int, OneOf, PosFloat, PosInt, Seed, Tensor, check, check_ids, checked
-from utils.attention import MultiHeadAttention, causal_mask
+from utils._validate import Dropout, Float, Int, OneOf, PosFloat, PosInt, Seed, Tensor, check, check_ids, checked
+from utils.attention import Mask, MultiHeadAttention, causal_mask
 from utils.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 
 __all__ = [
@@ -63,7 +63,7 @@ class TransformerBlock(nn.Module):
 
     @checked(dims={"C": "self_attn.d_model"})
     def forward(self, x: Float[Tensor, "B T C"],
-                mask: Bool[Tensor, "..."] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                mask: Mask | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` ``(B, T, C)``, optional boolean ``mask`` (True = may attend) -> ``(x, weights)``
         with ``weights`` ``(B, nh, T, T)``. ``causal=True`` adds the causal mask."""
         if self.causal:
