@@ -2,7 +2,9 @@
 the same shape and weights, with the model FLOPs utilisation (MFU) of each against this machine's
 fp32 matmul peak (measured here, and the 68 GFLOP/s quoted for 2 cores in DEVELOPERS.md).
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_gpt.py
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_gpt.py [--validation]
+
+``--validation`` runs only the cost of the input checks (ours with and without them, alternating).
 
 Training FLOPs per token = 6 N + 12 L T C (Kaplan et al., 2020). Runs both models in one process,
 alternating, and prints ratios, so that a busy machine slows both sides.
@@ -117,6 +119,67 @@ def fixed_budget(seconds: float = 20.0) -> None:
         print(f"  {name:17s} {steps:4d} steps, validation loss {val:.3f} nats/char")
 
 
+def validation_overhead(rounds: int = 3, steps: int = 10) -> None:
+    """Ours with and without the declared input checks (utils._validate), in one run.
+
+    "Without" swaps in the undecorated ``GPT.forward`` and ``lm_loss`` (``__wrapped__``), so the
+    decorator's own call costs nothing there either. Steps alternate between the two, ``rounds``
+    times, and each side keeps its median; the machine's load hits both. The checks' own time per
+    step is also timed alone (noise-free), which is what the ratio of medians estimates.
+    """
+    import utils.gpt as gpt_module
+    from utils.gpt import GPT, GPTConfig
+
+    B, T = 16, 64
+    checked_forward, checked_loss = GPT.forward, gpt_module.lm_loss
+    raw_forward, raw_loss = checked_forward.__wrapped__, checked_loss.__wrapped__
+    print("input checks (utils._validate) on our GPT's training step, alternating with and without:")
+    for cfg in (GPTConfig(vocab_size=351, block_size=T, n_layer=4, n_head=4, n_embd=128),
+                GPTConfig(vocab_size=351, block_size=T, n_layer=6, n_head=6, n_embd=192)):
+        torch.manual_seed(0)
+        model = GPT(cfg)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        x = torch.randint(0, cfg.vocab_size, (B, T))
+
+        def step(forward, loss_fn) -> float:
+            GPT.forward = forward
+            start = time.perf_counter()
+            loss = loss_fn(model(x)[:, :-1], x[:, 1:])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return time.perf_counter() - start
+
+        try:
+            for _ in range(2):  # warm-up
+                step(checked_forward, checked_loss), step(raw_forward, raw_loss)
+            on, off = [], []
+            for _ in range(rounds * steps):
+                on.append(step(checked_forward, checked_loss))
+                off.append(step(raw_forward, raw_loss))
+        finally:
+            GPT.forward = checked_forward
+        logits = model(x)
+        n = 2000
+        start = time.perf_counter()
+        for _ in range(n):  # the checks alone: what the two decorators and check_ids add per step
+            checked_forward.__checker__().run((model, x), {})
+            gpt_module.check_ids("idx", x, cfg.vocab_size)
+            checked_loss.__checker__().run((logits[:, :-1], x[:, 1:]), {})
+            gpt_module.check_ids("targets", x[:, 1:], cfg.vocab_size)
+        checks = (time.perf_counter() - start) / n
+        med_on, med_off = statistics.median(on), statistics.median(off)
+        print(f"  GPT L={cfg.n_layer} C={cfg.n_embd}: step with checks {med_on * 1e3:7.2f} ms, without "
+              f"{med_off * 1e3:7.2f} ms (medians of {len(on)}), ratio {med_on / med_off:.4f}; "
+              f"checks alone {checks * 1e6:.1f} us = {checks / med_off:.3%} of a step")
+
+
 if __name__ == "__main__":
-    main()
-    fixed_budget()
+    import sys
+
+    if "--validation" in sys.argv:
+        validation_overhead()
+    else:
+        main()
+        validation_overhead()
+        fixed_budget()

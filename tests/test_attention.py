@@ -104,17 +104,17 @@ def test_bad_inputs_name_the_argument():
         MultiHeadAttention(10, 3)
     mha = MultiHeadAttention(8, 2)
     x = torch.randn(2, 4, 8)
-    with pytest.raises(ValueError, match=r"query must have shape \(B, L, C=8\)"):
+    with pytest.raises(ValueError, match=r"query must be a floating-point tensor of shape \(B, T, C\) = \(2, 4, 8\)"):
         mha(torch.randn(2, 4, 6))
-    with pytest.raises(TypeError, match="mask must be a torch.bool"):
+    with pytest.raises(TypeError, match=r"mask must be None or a torch.bool tensor \(True = may attend\)"):
         mha(x, mask=torch.ones(4, 4))
     with pytest.raises(ValueError, match=r"mask must be broadcastable to \(B, nh, T, S\)"):
         mha(x, mask=torch.ones(3, 4, dtype=torch.bool))
-    with pytest.raises(ValueError, match="key and value"):
+    with pytest.raises(ValueError, match=r"value must be .*\[S=5 from key\]"):
         mha(x, torch.randn(2, 5, 8), torch.randn(2, 6, 8))
     with pytest.raises(ValueError, match="embed_dim"):
         mha.load_from_torch(nn.MultiheadAttention(8, 4))
-    with pytest.raises(TypeError, match="lengths must be an integer"):
+    with pytest.raises(TypeError, match="lengths_or_attention_mask must be an integer tensor"):
         padding_mask(torch.tensor([1.5, 2.0]))
     with pytest.raises(ValueError, match="lengths must lie"):
         padding_mask(torch.tensor([5]), 4)

@@ -46,12 +46,12 @@ def test_pooling_matches_torch():
 
 
 @pytest.mark.parametrize("call, word", [
-    (lambda: conv2d_unfold(torch.zeros(1, 8, 8), torch.zeros(1, 1, 3, 3)), "x must have shape"),
-    (lambda: conv2d_loops(torch.zeros(1, 2, 8, 8), torch.zeros(4, 3, 3, 3)), "channel mismatch"),
+    (lambda: conv2d_unfold(torch.zeros(1, 8, 8), torch.zeros(1, 1, 3, 3)), "x must be a floating-point tensor of shape"),
+    (lambda: conv2d_loops(torch.zeros(1, 2, 8, 8), torch.zeros(4, 3, 3, 3)), r"weight must be .*\[C_in=2 from x\]"),
     (lambda: conv2d_unfold(torch.zeros(1, 1, 8, 8), torch.zeros(2, 1, 3, 3), torch.zeros(3)), "bias"),
     (lambda: conv2d_unfold(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 3, 3), stride=0), "stride"),
     (lambda: conv2d_unfold(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 7, 7), padding=1), "larger than the padded"),
-    (lambda: max_pool2d(torch.zeros(4, 4), 2), "x must have shape"),
+    (lambda: max_pool2d(torch.zeros(4, 4), 2), "x must be a floating-point tensor of shape"),
     (lambda: conv_output_size(8, 3, padding=-1), "padding"),
 ])
 def test_bad_input_is_named(call, word):

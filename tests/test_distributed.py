@@ -51,7 +51,7 @@ def test_config_validation():
         DataParallelConfig(dtype="float16")
     with pytest.raises(ValueError, match="steps"):
         DataParallelConfig(steps=0)
-    with pytest.raises(ValueError, match=r"X must have shape \(N, 64\)"):
+    with pytest.raises(ValueError, match=r"X must be a floating-point tensor of shape \(N, 64\)"):
         train_single_process(torch.zeros(10, 8, 8), torch.zeros(10, dtype=torch.long), DataParallelConfig())
 
 
@@ -71,7 +71,7 @@ def test_tensor_parallel_linear_equals_full_linear(num_shards, with_bias):
     assert parts_col[0].shape == (5, 12 // num_shards) and parts_row[0].shape == (5, 12)
     with pytest.raises(ValueError, match="num_shards"):
         column_parallel_linear(x, weight, bias, 5)
-    with pytest.raises(ValueError, match="x must be"):
+    with pytest.raises(ValueError, match=r"weight must be .* \[C_in=3 from x\]"):
         row_parallel_linear(x[:, :3], weight, bias, 1)
 
 

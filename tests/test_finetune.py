@@ -74,7 +74,7 @@ def test_text_batches_shuffle_deterministically_and_group_by_length(tokenizer):
     assert [y.tolist() for _, y in plain] == [[0, 0, 0, 0], [1, 1, 1, 1]]  # no shuffle: in order
     with pytest.raises(ValueError, match="same length"):
         ft.TextBatches(TEXTS, LABELS[:3], tokenizer)
-    with pytest.raises(TypeError, match="list of strings"):
+    with pytest.raises(TypeError, match="texts must be a non-empty list of str"):
         ft.TextBatches("one text", [0], tokenizer)
     with pytest.raises(ValueError, match="batch_size"):
         ft.TextBatches(TEXTS, LABELS, tokenizer, batch_size=0)

@@ -68,11 +68,13 @@ def test_bad_input_and_config():
     m = _model()
     with pytest.raises(ValueError, match="exceeds block_size=16"):
         m(torch.zeros(1, 17, dtype=torch.long))
-    with pytest.raises(ValueError, match="int64"):
+    with pytest.raises(TypeError, match="idx must be an int64 tensor"):
         m(torch.zeros(1, 4))
+    with pytest.raises(ValueError, match=r"idx must hold ids in \[0, "):
+        m(torch.full((1, 4), 10_000))
     with pytest.raises(ValueError, match="divisible by n_head"):
         GPTConfig(n_embd=30, n_head=4)
-    with pytest.raises(ValueError, match="targets must have shape"):
+    with pytest.raises(ValueError, match=r"targets must be an int64 tensor of shape \(B, T\) = \(2, 3\)"):
         lm_loss(torch.zeros(2, 3, 5), torch.zeros(2, 4, dtype=torch.long))
 
 

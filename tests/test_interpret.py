@@ -121,7 +121,7 @@ def test_rank_correlation_matches_scipy_with_ties():
 @pytest.mark.parametrize("call, word", [
     (lambda: saliency(linear_model(), images(), torch.tensor([0, 1])), "target"),
     (lambda: saliency(linear_model(), images(), 5), "class indices"),
-    (lambda: occlusion(linear_model(), images()[:, 0], 0), "x must have shape"),
+    (lambda: occlusion(linear_model(), images()[:, 0], 0), "x must be a floating-point tensor of shape \\(B, C, H, W\\)"),
     (lambda: occlusion(linear_model(), images(), 0, window=5), "window"),
     (lambda: integrated_gradients(linear_model(), images(), 0, steps=0), "steps"),
     (lambda: integrated_gradients(linear_model(), images(), 0, torch.zeros(2, 1, 4, 4)), "baseline"),

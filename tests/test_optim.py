@@ -55,13 +55,15 @@ def test_schedules_match_torch_schedulers():
     (lambda p: optim.SGD(p, lr=0), "lr"), (lambda p: optim.SGD(p, lr=-1e-3), "lr"),
     (lambda p: optim.SGD(p, lr=0.1, momentum=1.0), "momentum"),
     (lambda p: optim.Adam(p, betas=(0.9, 1.0)), r"betas\[1\]"), (lambda p: optim.Adam(p, betas=(-0.1, 0.9)), r"betas\[0\]"),
-    (lambda p: optim.Adam(p, betas=0.9), "pair"), (lambda p: optim.RMSprop(p, alpha=1.5), "alpha"),
+    (lambda p: optim.Adam(p, betas=(0.9,)), "pair"), (lambda p: optim.RMSprop(p, alpha=1.5), "alpha"),
 ])
 def test_bad_hyperparameters_are_named(call, word):
     with pytest.raises(ValueError, match=word):
         call([torch.zeros(2, requires_grad=True)])
     with pytest.raises(TypeError, match="params"):
         optim.SGD([], lr=0.1)
+    with pytest.raises(TypeError, match="betas must be a pair"):
+        optim.Adam([torch.zeros(2, requires_grad=True)], betas=0.9)
 
 
 def test_race_on_every_surface():

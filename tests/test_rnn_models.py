@@ -10,7 +10,7 @@ from utils.rnn_models import (SequenceRegressor, early_gradient_profile, input_g
 def test_regressor_shapes_and_bad_input():
     m = SequenceRegressor("gru", 2, 8)
     assert m(torch.rand(3, 5, 2)).shape == (3,)
-    with pytest.raises(ValueError, match=r"\(B, T, I=2\)"):
+    with pytest.raises(ValueError, match=r"X must be .* \(B, T, I\) = \(3, 5, 2\)"):
         m(torch.rand(3, 5, 4))
     with pytest.raises(ValueError, match="cell must be one of"):
         SequenceRegressor("transformer", 2, 8)
@@ -34,7 +34,7 @@ def test_training_a_gru_on_a_short_adding_task_beats_the_baseline():
     run = train_regressor(SequenceRegressor("gru", 2, 16), X, y, Xt, yt, epochs=5, lr=1e-2, batch_size=32)
     baseline = ((yt - y.mean()) ** 2).mean().item()
     assert len(run.test_mse) == 6 and run.test_mse[-1] < 0.2 * baseline
-    with pytest.raises(ValueError, match="same number of rows"):
+    with pytest.raises(ValueError, match=r"y must be .* \(N,\) = \(1000,\)"):
         train_regressor(SequenceRegressor("gru", 2, 4), X, y[:5], Xt, yt)
 
 
@@ -70,9 +70,11 @@ def test_manual_gate_keeps_or_forgets_a_pulse():
     assert abs(forget.h[-1]) < 1e-3  # z near 1 with r = 0: the state follows the (zero) input
     gated = manual_gate_trace(x, z=torch.tensor([1.0] + [0.0] * 9), r=0.0)  # write, then hold
     assert gated.h[-1] == pytest.approx(torch.tanh(torch.tensor(2.0)).item())
-    with pytest.raises(ValueError, match="gates must lie in"):
+    with pytest.raises(ValueError, match="z must be a probability in"):
         manual_gate_trace(x, z=1.5, r=0.0)
-    with pytest.raises(ValueError, match="shape of x"):
+    with pytest.raises(ValueError, match="gates must lie in"):
+        manual_gate_trace(x, z=torch.full((10,), 1.5), r=0.0)
+    with pytest.raises(ValueError, match=r"z must be .*\[T=10 from x\]"):
         manual_gate_trace(x, z=torch.ones(3), r=0.0)
 
 

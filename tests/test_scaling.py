@@ -28,12 +28,12 @@ def test_char_mlp_shapes_and_param_count_formula(H, L):
 
 
 def test_char_mlp_rejects_bad_config_and_input():
-    with pytest.raises(ValueError, match="config.hidden_size"):
+    with pytest.raises(ValueError, match="hidden_size must be a positive int"):
         CharMLP(CharMLPConfig(vocab_size=5, hidden_size=0))
     model = CharMLP(CharMLPConfig(vocab_size=5, context_size=4))
-    with pytest.raises(ValueError, match=r"\(B, 4\)"):
+    with pytest.raises(ValueError, match=r"\(B, K\) = \(2, 4\)"):
         model(torch.zeros(2, 3, dtype=torch.long))
-    with pytest.raises(ValueError, match="int64"):
+    with pytest.raises(TypeError, match="idx must be an int64 tensor"):
         model(torch.zeros(2, 4))
     with pytest.raises(TypeError, match="nn.Module"):
         count_params("model")
@@ -145,5 +145,5 @@ def test_chinchilla_optimal_and_cost_estimate():
 
 def test_matmul_throughput_is_positive():
     assert matmul_flops_per_second(64, 2) > 1e6
-    with pytest.raises(ValueError, match="positive ints"):
+    with pytest.raises(ValueError, match="n must be a positive int"):
         matmul_flops_per_second(0)

@@ -35,12 +35,12 @@ def test_cosine_top_k_matches_brute_force_float64():
 
 
 @pytest.mark.parametrize("q, d, k, exc, msg", [
-    (torch.zeros(3), torch.zeros(4, 3), 1, ValueError, r"queries must be \(Q, C\), got shape \(3,\)"),
-    (torch.zeros(2, 3), torch.zeros(4, 5), 1, ValueError, r"docs must be \(N, C\) with C = 3"),
+    (torch.zeros(3), torch.zeros(4, 3), 1, ValueError, r"queries must be a floating-point tensor of shape \(Q, C\), got float32 tensor of shape \(3,\)"),
+    (torch.zeros(2, 3), torch.zeros(4, 5), 1, ValueError, r"docs must be .* \(N, C\) = \(4, 3\)"),
     (torch.zeros(2, 3), torch.zeros(4, 3), 5, ValueError, r"k must be between 1 and the number of documents \(4\), got 5"),
     (torch.zeros(2, 3), torch.zeros(4, 3), 0, ValueError, "got 0"),
-    (torch.zeros(2, 3), torch.zeros(4, 3), 1.0, TypeError, "k must be an int, got float"),
-    (np.zeros((2, 3)), torch.zeros(4, 3), 1, TypeError, "must be tensors, got ndarray"),
+    (torch.zeros(2, 3), torch.zeros(4, 3), 1.0, TypeError, "k must be a positive int, got 1.0"),
+    (np.zeros((2, 3)), torch.zeros(4, 3), 1, TypeError, "queries must be a floating-point tensor of shape \\(Q, C\\), got numpy array"),
 ])
 def test_cosine_top_k_bad_input(q, d, k, exc, msg):
     with pytest.raises(exc, match=msg):
@@ -67,8 +67,8 @@ def test_tfidf_searcher_is_lexical():
 
 
 @pytest.mark.parametrize("kwargs, exc, msg", [
-    (dict(documents="one string"), TypeError, "documents must be a list of strings, got str"),
-    (dict(documents=[]), ValueError, "documents must not be empty"),
+    (dict(documents="one string"), TypeError, "documents must be a non-empty list of str, got 'one string'"),
+    (dict(documents=[]), ValueError, "documents must be a non-empty list of str, got list \\[it is empty\\]"),
     (dict(documents=["ok", ""]), TypeError, r"documents\[1\] must be a non-empty string"),
     (dict(documents=["a", "b"], ids=["x"]), ValueError, r"ids must have one entry per document \(2\), got 1"),
     (dict(documents=["a", "b"], ids=["x", "x"]), ValueError, "ids must be unique, got 'x'"),
@@ -81,11 +81,11 @@ def test_searchers_reject_bad_documents(kwargs, exc, msg):
 
 
 def test_semantic_searcher_checks_embed():
-    with pytest.raises(TypeError, match="embed must be a function"):
+    with pytest.raises(TypeError, match="embed must be a callable"):
         SemanticSearcher(DOCS, embed="minilm")
     with pytest.raises(ValueError, match=r"embed must return a \(4, C\) tensor"):
         SemanticSearcher(DOCS, embed=lambda texts: torch.zeros(3, 2))
-    with pytest.raises(TypeError, match="queries must be a list of strings"):
+    with pytest.raises(TypeError, match="queries must be a non-empty list of str"):
         SemanticSearcher(DOCS, letter_embed).search("cat")
 
 
@@ -102,9 +102,9 @@ def test_metrics_by_hand():
 @pytest.mark.parametrize("call, exc, msg", [
     (lambda: recall_at_k([["a"]], ["a", "b"], 1), ValueError, "one entry per query, got 1 and 2"),
     (lambda: recall_at_k([["a"]], ["a"], 0), ValueError, "k must be a positive int, got 0"),
-    (lambda: recall_at_k(["abc"], ["a"], 1), TypeError, "ranked must be a list of ranked id lists"),
+    (lambda: recall_at_k(["abc"], ["a"], 1), TypeError, "ranked must be a sequence of sequence of str"),
     (lambda: mean_reciprocal_rank([], []), ValueError, "ranked must not be empty"),
-    (lambda: mean_reciprocal_rank([["a"]], "a"), TypeError, "relevant must be a list"),
+    (lambda: mean_reciprocal_rank([["a"]], "a"), TypeError, "relevant must be a sequence of str"),
     (lambda: mean_reciprocal_rank([["a"]], [set()]), ValueError, "at least one relevant id"),
 ])
 def test_metrics_bad_input(call, exc, msg):

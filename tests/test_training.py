@@ -56,7 +56,9 @@ def test_evaluate_restores_mode_and_accuracy_checks_shapes():
     with pytest.raises(ValueError, match="logits"):
         accuracy(torch.zeros(3), torch.zeros(3))
     with pytest.raises(ValueError, match="targets"):
-        accuracy(torch.zeros(3, 2), torch.zeros(4))
+        accuracy(torch.zeros(3, 2), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(TypeError, match="targets must be an integer tensor"):
+        accuracy(torch.zeros(3, 2), torch.zeros(3))
 
 
 def test_history_best_rejects_unknown_metric():

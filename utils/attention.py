@@ -16,10 +16,15 @@ Mask convention everywhere in this module: a **boolean** tensor, **True = may at
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from utils._validate import Bool, Device, Dropout, Finite, Float, Integer, PosFloat, PosInt, Tensor, checked
+
+Mask = Annotated[Bool[Tensor, "..."], "a torch.bool tensor (True = may attend)"]  # broadcastable to the scores
 
 __all__ = [
     "scaled_dot_product_attention",
@@ -33,7 +38,8 @@ __all__ = [
 ]
 
 
-def causal_mask(T: int, S: int | None = None, *, device: torch.device | str | None = None) -> torch.Tensor:
+@checked
+def causal_mask(T: PosInt, S: PosInt | None = None, *, device: Device | None = None) -> torch.Tensor:
     """Boolean mask ``(T, S)`` that is True where query ``t`` may attend to key ``s`` (``s <= t``)."""
     S = T if S is None else S
     if not isinstance(T, int) or not isinstance(S, int) or T <= 0 or S <= 0:
@@ -41,14 +47,15 @@ def causal_mask(T: int, S: int | None = None, *, device: torch.device | str | No
     return torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=S - T)
 
 
+@checked
 def scaled_dot_product_attention(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    mask: torch.Tensor | None = None,
+    q: Float[Tensor, "*B T hs"],
+    k: Float[Tensor, "*B S hs"],
+    v: Float[Tensor, "*B S hv"],
+    mask: Mask | None = None,
     *,
-    scale: float | None = None,
-    dropout_p: float = 0.0,
+    scale: PosFloat | None = None,
+    dropout_p: Dropout = 0.0,
     training: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""softmax(Q Kᵀ / √d_k) V  (Vaswani et al., 2017, eq. 1).
@@ -92,7 +99,9 @@ def scaled_dot_product_attention(
     return weights @ v, weights  # (..., T, hv), (..., T, S)
 
 
-def padding_mask(lengths_or_attention_mask: torch.Tensor, S: int | None = None) -> torch.Tensor:
+@checked
+def padding_mask(lengths_or_attention_mask: Integer[Tensor, "B"] | Integer[Tensor, "B S"] | Bool[Tensor, "B S"],
+                 S: PosInt | None = None) -> torch.Tensor:
     """Key-padding mask ``(B, 1, 1, S)`` (True = a real token that may be attended to).
 
     Args:
@@ -128,7 +137,8 @@ def padding_mask(lengths_or_attention_mask: torch.Tensor, S: int | None = None) 
     return mask[:, None, None, :]  # (B, 1, 1, S)
 
 
-def combine_masks(*masks: torch.Tensor | None) -> torch.Tensor | None:
+@checked
+def combine_masks(*masks: Mask | None) -> torch.Tensor | None:
     """Logical AND of boolean masks (``None`` entries are skipped): attend only where all allow."""
     out = None
     for i, m in enumerate(masks):
@@ -140,11 +150,13 @@ def combine_masks(*masks: torch.Tensor | None) -> torch.Tensor | None:
     return out
 
 
-def to_torch_mha_masks(mask: torch.Tensor | None) -> torch.Tensor | None:
+@checked
+def to_torch_mha_masks(mask: Mask | None) -> torch.Tensor | None:
     """Our mask (True = may attend) -> ``attn_mask`` for ``nn.MultiheadAttention`` (True = blocked)."""
     return None if mask is None else ~mask
 
 
+@checked
 class MultiHeadAttention(nn.Module):
     r"""Multi-head attention from scratch (Vaswani et al., 2017, section 3.2.2).
 
@@ -166,7 +178,7 @@ class MultiHeadAttention(nn.Module):
             returns ``weights=None``); the default explicit path returns the weights.
     """
 
-    def __init__(self, d_model: int, num_heads: int, *, bias: bool = True, dropout: float = 0.0,
+    def __init__(self, d_model: PosInt, num_heads: PosInt, *, bias: bool = True, dropout: Dropout = 0.0,
                  fused: bool = False) -> None:
         super().__init__()
         for name, value in (("d_model", d_model), ("num_heads", num_heads)):
@@ -185,6 +197,7 @@ class MultiHeadAttention(nn.Module):
             nn.init.zeros_(self.out_proj.bias)
 
     @torch.no_grad()
+    @checked
     def load_from_torch(self, mha: nn.MultiheadAttention) -> "MultiHeadAttention":
         """Copy the weights of a ``torch.nn.MultiheadAttention`` (same C and nh) into this module."""
         if not isinstance(mha, nn.MultiheadAttention):
@@ -217,8 +230,10 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(f"mask must be broadcastable to (B, nh, T, S) = {target}, e.g. (T, S) "
                              f"or (B, 1, 1, S); got {tuple(mask.shape)}")
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor | None = None, value: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    @checked(dims={"C": "d_model"})
+    def forward(self, query: Float[Tensor, "B T C"], key: Float[Tensor, "B S C"] | None = None,
+                value: Float[Tensor, "B S C"] | None = None,
+                mask: Mask | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Self-attention when ``key``/``value`` are omitted, cross-attention otherwise.
 
         Args:
@@ -259,7 +274,8 @@ class MultiHeadAttention(nn.Module):
         return self.out_proj(out), weights
 
 
-def retemper(weights: torch.Tensor, temperature: float = 1.0, *, causal: bool = False) -> torch.Tensor:
+@checked
+def retemper(weights: Float[Tensor, "... T S"], temperature: PosFloat = 1.0, *, causal: bool = False) -> torch.Tensor:
     r"""Recompute softmax rows ``(..., T, S)`` at another temperature, optionally causally masked.
 
     Because weights = softmax(scores), log(weights) equals the scores up to a constant per
@@ -280,7 +296,9 @@ def retemper(weights: torch.Tensor, temperature: float = 1.0, *, causal: bool = 
     return torch.softmax(logw / temperature, dim=-1).nan_to_num(0.0)  # (..., T, S)
 
 
-def toy_qk_attention(query: torch.Tensor, keys: torch.Tensor, *, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+@checked
+def toy_qk_attention(query: Float[Tensor, "d"], keys: Float[Tensor, "K d"], *,
+                     scale: Finite = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """One query ``(d,)`` against keys ``(K, d)``: returns ``(scores (K,), weights (K,))``.
 
     scores = scale * (keys @ query); weights = softmax(scores). The Q/K toy of the widget.

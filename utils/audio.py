@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from utils._validate import Float, IntIn, NonNegFloat, NonNegInt, OneOf, PosFloat, PosInt, Seed, Tensor, check, checked
+
 __all__ = ["SIGNAL_CLASSES", "make_signal", "make_audio_dataset", "stft", "spectrogram", "bin_frequency",
            "SpectrogramCNN"]
 
@@ -31,8 +33,9 @@ def _positive_int(name: str, value: object, low: int = 1) -> int:
     return int(value)
 
 
-def make_signal(kind: str, rng: np.random.Generator, *, sample_rate: int = 8000,
-                num_samples: int = 2000) -> np.ndarray:
+@checked
+def make_signal(kind: OneOf(*SIGNAL_CLASSES), rng: np.random.Generator, *, sample_rate: PosInt = 8000,
+                num_samples: IntIn(16) = 2000) -> np.ndarray:
     """One clean signal ``(L,)`` of class ``kind`` with random parameters drawn from ``rng``.
 
     - ``tone``: a sine of constant frequency f in [300, 3000] Hz;
@@ -70,8 +73,9 @@ def make_signal(kind: str, rng: np.random.Generator, *, sample_rate: int = 8000,
     return amp * envelope * np.sin(2 * np.pi * rng.uniform(300, 3000) * t + phase)
 
 
-def make_audio_dataset(num_per_class: int, *, sample_rate: int = 8000, num_samples: int = 2000,
-                       noise_std: float = 0.3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+@checked
+def make_audio_dataset(num_per_class: PosInt, *, sample_rate: PosInt = 8000, num_samples: IntIn(16) = 2000,
+                       noise_std: NonNegFloat = 0.3, seed: Seed = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A balanced, shuffled data set of synthetic signals with additive white noise.
 
     Args:
@@ -99,8 +103,9 @@ def make_audio_dataset(num_per_class: int, *, sample_rate: int = 8000, num_sampl
             torch.tensor(np.array(y)[order], dtype=torch.int64))  # (N,)
 
 
-def stft(x: torch.Tensor, n_fft: int = 128, hop_length: int = 64,
-         window: torch.Tensor | None = None) -> torch.Tensor:
+@checked
+def stft(x: Float[Tensor, "L"] | Float[Tensor, "B L"], n_fft: IntIn(2) = 128, hop_length: PosInt = 64,
+         window: Float[Tensor, "n_fft"] | None = None) -> torch.Tensor:
     """Short-time Fourier transform written out: frame, window, real FFT.
 
     ``X[b, f, t] = Σ_n x[b, t·hop + n] w[n] e^{-2πi f n / n_fft}`` for ``n < n_fft``. Matches
@@ -132,19 +137,23 @@ def stft(x: torch.Tensor, n_fft: int = 128, hop_length: int = 64,
     return spec.transpose(-1, -2)  # (B, F, T), torch.stft's layout
 
 
-def spectrogram(x: torch.Tensor, n_fft: int = 128, hop_length: int = 64, *, db: bool = True,
-                eps: float = 1e-10) -> torch.Tensor:
+@checked
+def spectrogram(x: Float[Tensor, "L"] | Float[Tensor, "B L"], n_fft: IntIn(2) = 128, hop_length: PosInt = 64, *,
+                db: bool = True, eps: PosFloat = 1e-10) -> torch.Tensor:
     """Power spectrogram ``|STFT|²`` ``(B, F, T)`` (or ``(F, T)``); with ``db=True``
     ``10 log10(power + eps)`` decibels."""
     power = stft(x, n_fft, hop_length).abs() ** 2  # (B, F, T)
     return 10 * torch.log10(power + eps) if db else power
 
 
-def bin_frequency(bin_index: int, n_fft: int, sample_rate: int) -> float:
+@checked
+def bin_frequency(bin_index: NonNegInt, n_fft: IntIn(2), sample_rate: PosInt) -> float:
     """Centre frequency in Hz of FFT bin ``bin_index``: ``bin_index * sample_rate / n_fft``."""
+    check(bin_index <= n_fft // 2, "bin_index", f"at most n_fft // 2 = {n_fft // 2} (the Nyquist bin)", bin_index)
     return bin_index * sample_rate / n_fft
 
 
+@checked
 class SpectrogramCNN(nn.Module):
     """A small 1-D CNN over spectrogram frames: frequency bins are the input channels and the
     convolution slides along time, so a kernel sees the whole spectrum of neighbouring
@@ -153,8 +162,8 @@ class SpectrogramCNN(nn.Module):
     Input ``(B, F, T)`` log-power spectrogram in dB; output logits ``(B, num_classes)``.
     """
 
-    def __init__(self, n_freq: int = 65, num_classes: int = len(SIGNAL_CLASSES), channels: int = 32,
-                 kernel_size: int = 3):
+    def __init__(self, n_freq: PosInt = 65, num_classes: IntIn(2) = len(SIGNAL_CLASSES), channels: PosInt = 32,
+                 kernel_size: PosInt = 3):
         super().__init__()
         self.n_freq = _positive_int("n_freq", n_freq)
         if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
@@ -166,7 +175,8 @@ class SpectrogramCNN(nn.Module):
         )
         self.head = nn.Linear(2 * channels, _positive_int("num_classes", num_classes, 2))
 
-    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+    @checked(dims={"F": "n_freq"})
+    def forward(self, spec: Float[Tensor, "B F T"]) -> torch.Tensor:
         if spec.ndim != 3 or spec.shape[1] != self.n_freq:
             raise ValueError(f"spec must be (B, F={self.n_freq}, T), got shape {tuple(spec.shape)}")
         h = self.features(self.norm(spec))  # (B, C, T)

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from utils._validate import Dropout, Float, NonNegInt, PosInt, Tensor, checked
+
 __all__ = [
     "conv_output_size",
     "conv2d_loops",
@@ -36,7 +38,9 @@ def _pos_int(name: str, value: object) -> int:
     return value
 
 
-def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+@checked
+def conv_output_size(size: PosInt, kernel_size: PosInt, stride: PosInt = 1, padding: NonNegInt = 0,
+                     dilation: PosInt = 1) -> int:
     """floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1.
 
     Raises ``ValueError`` when the (dilated) kernel is larger than the padded input.
@@ -64,8 +68,10 @@ def _check_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
         raise ValueError(f"bias must have shape (C_out,) = ({weight.shape[0]},), got {tuple(bias.shape)}")
 
 
-def conv2d_loops(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *,
-                 stride: int = 1, padding: int = 0, dilation: int = 1) -> torch.Tensor:
+@checked
+def conv2d_loops(x: Float[Tensor, "B C_in H W"], weight: Float[Tensor, "C_out C_in K_h K_w"],
+                 bias: Float[Tensor, "C_out"] | None = None, *,
+                 stride: PosInt = 1, padding: NonNegInt = 0, dilation: PosInt = 1) -> torch.Tensor:
     """2-D cross-correlation with explicit loops over output positions (slow; for reading).
 
     ``x`` ``(B, C_in, H, W)``, ``weight`` ``(C_out, C_in, K_h, K_w)``, ``bias`` ``(C_out,)``
@@ -89,8 +95,10 @@ def conv2d_loops(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     return out
 
 
-def conv2d_unfold(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *,
-                  stride: int = 1, padding: int = 0, dilation: int = 1) -> torch.Tensor:
+@checked
+def conv2d_unfold(x: Float[Tensor, "B C_in H W"], weight: Float[Tensor, "C_out C_in K_h K_w"],
+                  bias: Float[Tensor, "C_out"] | None = None, *,
+                  stride: PosInt = 1, padding: NonNegInt = 0, dilation: PosInt = 1) -> torch.Tensor:
     """The same convolution as one matrix product (im2col): every receptive field becomes a column.
 
     ``F.unfold`` gives ``(B, C_in*K_h*K_w, L)`` with L = H_out*W_out; the kernels flattened to
@@ -119,17 +127,20 @@ def _pool(x: torch.Tensor, kernel_size: int, stride: int | None, reduce: str) ->
     return pooled.reshape(B, C, H_out, W_out)
 
 
-def max_pool2d(x: torch.Tensor, kernel_size: int, stride: int | None = None) -> torch.Tensor:
+@checked
+def max_pool2d(x: Float[Tensor, "B C H W"], kernel_size: PosInt, stride: PosInt | None = None) -> torch.Tensor:
     """Maximum over each ``kernel_size`` x ``kernel_size`` window (stride defaults to the kernel size).
     ``(B, C, H, W)`` -> ``(B, C, H_out, W_out)``. Counterpart: ``F.max_pool2d``."""
     return _pool(x, kernel_size, stride, "max")
 
 
-def avg_pool2d(x: torch.Tensor, kernel_size: int, stride: int | None = None) -> torch.Tensor:
+@checked
+def avg_pool2d(x: Float[Tensor, "B C H W"], kernel_size: PosInt, stride: PosInt | None = None) -> torch.Tensor:
     """Mean over each window. Counterpart: ``F.avg_pool2d``."""
     return _pool(x, kernel_size, stride, "mean")
 
 
+@checked
 class DigitsCNN(nn.Module):
     """A LeNet-style CNN for the 8x8 digits.
 
@@ -138,7 +149,8 @@ class DigitsCNN(nn.Module):
     -linear-> (B, 64) -ReLU, dropout-> -linear-> (B, num_classes) logits.
     """
 
-    def __init__(self, channels: tuple[int, int] = (16, 32), num_classes: int = 10, dropout: float = 0.0) -> None:
+    def __init__(self, channels: tuple[PosInt, PosInt] = (16, 32), num_classes: PosInt = 10,
+                 dropout: Dropout = 0.0) -> None:
         super().__init__()
         if len(channels) != 2 or not all(isinstance(c, int) and c > 0 for c in channels):
             raise ValueError(f"channels must be two positive ints, got {channels!r}")
@@ -152,12 +164,14 @@ class DigitsCNN(nn.Module):
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(c2 * 2 * 2, 64), nn.ReLU(), nn.Dropout(dropout),
                                         nn.Linear(64, num_classes))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @checked
+    def forward(self, x: Float[Tensor, "B 1 8 8"]) -> torch.Tensor:
         if x.ndim != 4 or tuple(x.shape[1:]) != (1, 8, 8):
             raise ValueError(f"x must have shape (B, 1, 8, 8), got {tuple(x.shape)}")
         return self.classifier(self.features(x))
 
 
+@checked
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters of ``model``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from utils._validate import Finite, NonNegInt, PosInt, checked
 from utils.conv import conv_output_size
 
 __all__ = ["KERNELS", "ConvStep", "conv_step", "parse_kernel", "pool_views"]
@@ -27,6 +28,7 @@ KERNELS: dict[str, np.ndarray] = {
 }
 
 
+@checked
 @dataclass(frozen=True)
 class ConvStep:
     """State of the convolution after computing output position ``position`` (row-major).
@@ -44,18 +46,19 @@ class ConvStep:
     total: float
     output: np.ndarray
     full_output: np.ndarray
-    row: int
-    col: int
-    top: int
-    left: int
-    stride: int
-    padding: int
+    row: NonNegInt
+    col: NonNegInt
+    top: NonNegInt
+    left: NonNegInt
+    stride: PosInt
+    padding: NonNegInt
 
     @property
     def num_positions(self) -> int:
         return self.full_output.size
 
 
+@checked
 def parse_kernel(text: str) -> np.ndarray:
     """Parse a custom square kernel written as rows separated by ';' and values by spaces or commas,
     e.g. ``"1 0 -1; 2 0 -2; 1 0 -1"``."""
@@ -64,14 +67,15 @@ def parse_kernel(text: str) -> np.ndarray:
     try:
         rows = [[float(v) for v in r.replace(",", " ").split()] for r in text.strip().split(";") if r.strip()]
     except ValueError as exc:
-        raise ValueError(f"kernel values must be numbers: {exc}") from None
+        raise ValueError(f"text must hold numbers (the kernel values): {exc}") from None
     if not rows or any(len(r) != len(rows) for r in rows):
-        raise ValueError(f"kernel must be square (K rows of K numbers separated by ';'), got {text!r}")
+        raise ValueError(f"text must describe a square kernel (K rows of K numbers separated by ';'), got {text!r}")
     return np.array(rows)
 
 
-def conv_step(image: np.ndarray, kernel: np.ndarray, *, stride: int = 1, padding: int = 0,
-              position: int = 0, bias: float = 0.0) -> ConvStep:
+@checked
+def conv_step(image: np.ndarray | list | torch.Tensor, kernel: np.ndarray | list | torch.Tensor, *,
+              stride: PosInt = 1, padding: NonNegInt = 0, position: NonNegInt = 0, bias: Finite = 0.0) -> ConvStep:
     """Compute output position ``position`` (0-based, row-major) of the convolution of a 2-D ``image``."""
     image = np.asarray(image, dtype=float)
     kernel = np.asarray(kernel, dtype=float)
@@ -97,7 +101,8 @@ def conv_step(image: np.ndarray, kernel: np.ndarray, *, stride: int = 1, padding
                     row, col, top, left, stride, padding)
 
 
-def pool_views(feature_map: np.ndarray, size: int = 2) -> tuple[np.ndarray, np.ndarray]:
+@checked
+def pool_views(feature_map: np.ndarray | list | torch.Tensor, size: PosInt = 2) -> tuple[np.ndarray, np.ndarray]:
     """Max and average pooling (window ``size``, stride ``size``) of a 2-D map."""
     fm = torch.as_tensor(np.nan_to_num(np.asarray(feature_map, dtype=float)))[None, None]
     if fm.ndim != 4 or min(fm.shape[-2:]) < size:

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from utils._validate import Float, Int, IntIn, OneOf, PosInt, Seed, Tensor, checked
+
 __all__ = [
     "DIGITS_TEST_SIZE",
     "DIGITS_VAL_SIZE",
@@ -37,6 +39,7 @@ DIGITS_TEST_SIZE = 450  # fixed test split used by every chapter (25 % of 1,797)
 DIGITS_VAL_SIZE = 347  # validation images held out of the 1,347 training images: 1,000 / 347 / 450
 
 
+@checked
 @dataclass(frozen=True)
 class DigitsSplit:
     """The fixed split of the digits: train/test, or train/validation/test.
@@ -51,12 +54,12 @@ class DigitsSplit:
         y_val: ``(N_val,)`` int64, or ``None``.
     """
 
-    X_train: torch.Tensor
-    y_train: torch.Tensor
-    X_test: torch.Tensor
-    y_test: torch.Tensor
-    X_val: torch.Tensor | None = None
-    y_val: torch.Tensor | None = None
+    X_train: Float[Tensor, "N 1 8 8"]
+    y_train: Int[Tensor, "N"]
+    X_test: Float[Tensor, "M 1 8 8"]
+    y_test: Int[Tensor, "M"]
+    X_val: Float[Tensor, "V 1 8 8"] | None = None
+    y_val: Int[Tensor, "V"] | None = None
 
     @property
     def has_val(self) -> bool:
@@ -86,7 +89,9 @@ def _check_size(name: str, value: object, low: int, high: int) -> int:
     return int(value)
 
 
-def load_digits_split(test_size: int = DIGITS_TEST_SIZE, seed: int = 0, *, val_size: int = 0) -> DigitsSplit:
+@checked
+def load_digits_split(test_size: IntIn(10, 1787) = DIGITS_TEST_SIZE, seed: Seed = 0, *,
+                      val_size: IntIn(0, 1777) = 0) -> DigitsSplit:
     """Load scikit-learn's bundled digits as tensors with a fixed, stratified split.
 
     Args:
@@ -120,13 +125,14 @@ def load_digits_split(test_size: int = DIGITS_TEST_SIZE, seed: int = 0, *, val_s
                        as_img(X_va), torch.from_numpy(y_va))
 
 
+@checked
 def digits_loaders(
-    batch_size: int = 64,
+    batch_size: PosInt = 64,
     *,
     flat: bool = False,
-    seed: int = 0,
-    test_size: int = DIGITS_TEST_SIZE,
-    val_size: int = 0,
+    seed: Seed = 0,
+    test_size: IntIn(10, 1787) = DIGITS_TEST_SIZE,
+    val_size: IntIn(0, 1777) = 0,
 ) -> tuple[DataLoader, ...]:
     """``DataLoader`` s over the fixed digits split: ``(train, test)``, or with ``val_size``
     ``(train, val, test)``.
@@ -169,13 +175,14 @@ SEQUENCE_TASKS = {
 }
 
 
+@checked
 def make_sequence_task(
-    task: str,
-    num_samples: int,
-    seq_len: int,
+    task: OneOf(*SEQUENCE_TASKS),
+    num_samples: PosInt,
+    seq_len: IntIn(2),
     *,
-    vocab_size: int = 10,
-    seed: int = 0,
+    vocab_size: IntIn(2) = 10,
+    seed: Seed = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Generate a synthetic sequence task; see ``SEQUENCE_TASKS`` for the list.
 
@@ -233,15 +240,16 @@ def make_sequence_task(
     return X, y
 
 
+@checked
 def sequence_loaders(
-    task: str,
-    num_train: int,
-    num_test: int,
-    seq_len: int,
+    task: OneOf(*SEQUENCE_TASKS),
+    num_train: PosInt,
+    num_test: PosInt,
+    seq_len: IntIn(2),
     *,
-    batch_size: int = 64,
-    vocab_size: int = 10,
-    seed: int = 0,
+    batch_size: PosInt = 64,
+    vocab_size: IntIn(2) = 10,
+    seed: Seed = 0,
 ) -> tuple[DataLoader, DataLoader]:
     """Train/test loaders for :func:`make_sequence_task` (test data uses ``seed + 1``)."""
     X_tr, y_tr = make_sequence_task(task, num_train, seq_len, vocab_size=vocab_size, seed=seed)

@@ -34,6 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from utils._validate import (Float, Int, NonNegFloat, NonNegInt, OneOf, PosFloat, PosInt, Seed, Tensor, check_ids,
+                             checked)
+
 __all__ = [
     "DataParallelConfig",
     "TrainResult",
@@ -56,17 +59,18 @@ __all__ = [
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+@checked
 @dataclass(frozen=True)
 class DataParallelConfig:
     """A tiny data-parallel run: an MLP on flattened 8x8 digits, plain SGD."""
 
-    world_size: int = 2  # number of processes (ranks); 1 is allowed
-    steps: int = 60  # optimizer steps, each on one global batch
-    global_batch_size: int = 64  # B, split evenly over the ranks: must be divisible by world_size
-    hidden_size: int = 32  # width of the MLP's hidden layer
-    lr: float = 0.5  # SGD learning rate
-    seed: int = 0  # seeds the initial weights and the batch order
-    dtype: str = "float64"  # "float64" makes DDP and one process agree to ~1e-15
+    world_size: PosInt = 2  # number of processes (ranks); 1 is allowed
+    steps: PosInt = 60  # optimizer steps, each on one global batch
+    global_batch_size: PosInt = 64  # B, split evenly over the ranks: must be divisible by world_size
+    hidden_size: PosInt = 32  # width of the MLP's hidden layer
+    lr: NonNegFloat = 0.5  # SGD learning rate (0 leaves the weights as they are)
+    seed: Seed = 0  # seeds the initial weights and the batch order
+    dtype: OneOf("float32", "float64") = "float64"  # "float64" makes DDP and one process agree to ~1e-15
 
     def __post_init__(self) -> None:
         for name in ("world_size", "steps", "global_batch_size", "hidden_size"):
@@ -80,6 +84,7 @@ class DataParallelConfig:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
 
 
+@checked
 @dataclass
 class TrainResult:
     """What a run returns: final parameters, the global-batch loss per step, timings."""
@@ -98,6 +103,7 @@ def find_free_port() -> int:
         return sock.getsockname()[1]
 
 
+@checked
 def make_mlp(config: DataParallelConfig) -> nn.Sequential:
     """The model of every run: 64 -> hidden_size -> ReLU -> 10, seeded by ``config.seed``."""
     torch.manual_seed(config.seed)
@@ -105,7 +111,8 @@ def make_mlp(config: DataParallelConfig) -> nn.Sequential:
                          nn.Linear(config.hidden_size, 10)).to(_DTYPES[config.dtype])
 
 
-def global_batch_indices(num_samples: int, config: DataParallelConfig) -> torch.Tensor:
+@checked
+def global_batch_indices(num_samples: PosInt, config: DataParallelConfig) -> torch.Tensor:
     """Row indices of every global batch, ``(steps, B)``: one shuffle per epoch, last partial batch dropped."""
     B = config.global_batch_size
     if num_samples < B:
@@ -119,7 +126,8 @@ def global_batch_indices(num_samples: int, config: DataParallelConfig) -> torch.
     return torch.stack(batches[: config.steps])  # (steps, B)
 
 
-def shard_indices(batch: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
+@checked
+def shard_indices(batch: Int[Tensor, "B"], rank: NonNegInt, world_size: PosInt) -> torch.Tensor:
     """Rank ``rank``'s share of one global batch ``(B,)``: every ``world_size``-th index,
     as ``DistributedSampler`` deals them out. Returns ``(B / world_size,)``."""
     if batch.ndim != 1 or batch.numel() % world_size:
@@ -136,9 +144,11 @@ def _check_data(X: torch.Tensor, y: torch.Tensor) -> None:
         raise ValueError(f"y must have shape ({X.shape[0]},), got {tuple(y.shape)}")
 
 
-def train_single_process(X: torch.Tensor, y: torch.Tensor, config: DataParallelConfig) -> TrainResult:
+@checked
+def train_single_process(X: Float[Tensor, "N 64"], y: Int[Tensor, "N"], config: DataParallelConfig) -> TrainResult:
     """The reference: one process, each step on the whole global batch ``(B, 64)``."""
     _check_data(X, y)
+    check_ids("y", y, 10)
     X = X.to(_DTYPES[config.dtype])
     model = make_mlp(config)
     opt = torch.optim.SGD(model.parameters(), lr=config.lr)
@@ -231,8 +241,9 @@ def _ddp_worker(rank: int, world_size: int, port: int, config: DataParallelConfi
         torch.distributed.destroy_process_group()
 
 
-def train_data_parallel(X: torch.Tensor, y: torch.Tensor, config: DataParallelConfig, *,
-                        start_method: str | None = None) -> TrainResult:
+@checked
+def train_data_parallel(X: Float[Tensor, "N 64"], y: Int[Tensor, "N"], config: DataParallelConfig, *,
+                        start_method: OneOf("forkserver", "spawn") | None = None) -> TrainResult:
     """Train with ``DistributedDataParallel`` in ``config.world_size`` local processes (gloo, CPU).
 
     Args:
@@ -247,6 +258,7 @@ def train_data_parallel(X: torch.Tensor, y: torch.Tensor, config: DataParallelCo
     from safetensors.torch import load_file
 
     _check_data(X, y)
+    check_ids("y", y, 10)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as out_dir:
         _launch(_ddp_worker, (config.world_size, find_free_port(), config, X, y, out_dir),
@@ -281,8 +293,9 @@ def _all_reduce_worker(rank: int, world_size: int, port: int, sizes: list[int], 
         dist.destroy_process_group()
 
 
-def all_reduce_demo(world_size: int = 2, sizes: tuple[int, ...] = (1_000, 100_000, 1_000_000),
-                    repeats: int = 5, *, start_method: str | None = None) -> list[dict]:
+@checked
+def all_reduce_demo(world_size: PosInt = 2, sizes: tuple[PosInt, ...] | list[PosInt] = (1_000, 100_000, 1_000_000),
+                    repeats: PosInt = 5, *, start_method: OneOf("forkserver", "spawn") | None = None) -> list[dict]:
     """Run ``torch.distributed.all_reduce`` in ``world_size`` local processes.
 
     Rank r starts with ``[10r, 10r+1, 10r+2, 10r+3]``; after a SUM all-reduce every rank holds
@@ -302,7 +315,8 @@ def all_reduce_demo(world_size: int = 2, sizes: tuple[int, ...] = (1_000, 100_00
     return out
 
 
-def ring_all_reduce_bytes(num_bytes: float, world_size: int) -> float:
+@checked
+def ring_all_reduce_bytes(num_bytes: NonNegFloat, world_size: PosInt) -> float:
     """Bytes each rank sends in a ring all-reduce of a ``num_bytes`` buffer:
     ``2 (W - 1) / W * num_bytes`` (reduce-scatter, then all-gather, of W chunks)."""
     if world_size < 1:
@@ -326,8 +340,10 @@ def _check_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
         raise ValueError(f"num_shards must be a positive int dividing {weight.shape[split_dim]}, got {num_shards!r}")
 
 
-def column_parallel_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                           num_shards: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+@checked
+def column_parallel_linear(x: Float[Tensor, "B C_in"], weight: Float[Tensor, "C_out C_in"],
+                           bias: Float[Tensor, "C_out"] | None,
+                           num_shards: PosInt) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """``F.linear(x, weight, bias)`` with the *output* features split over ``num_shards`` devices.
 
     Writing the layer as ``Y = X A`` with ``A = weight.T`` (C_in, C_out), shard i holds the
@@ -344,8 +360,10 @@ def column_parallel_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Te
     return torch.cat(partial, dim=1), partial
 
 
-def row_parallel_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                        num_shards: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+@checked
+def row_parallel_linear(x: Float[Tensor, "B C_in"], weight: Float[Tensor, "C_out C_in"],
+                        bias: Float[Tensor, "C_out"] | None,
+                        num_shards: PosInt) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """``F.linear(x, weight, bias)`` with the *input* features split over ``num_shards`` devices.
 
     Shard i holds the rows ``A[i, :]`` of ``A = weight.T`` and the matching slice of ``x``'s
@@ -366,7 +384,8 @@ def row_parallel_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
 # Pipeline parallelism and ZeRO, as arithmetic
 # ----------------------------------------------------------------------------------------
 
-def gpipe_schedule(num_stages: int, num_microbatches: int) -> np.ndarray:
+@checked
+def gpipe_schedule(num_stages: PosInt, num_microbatches: PosInt) -> np.ndarray:
     """The GPipe schedule: all forwards, then all backwards, one time slot per micro-batch step.
 
     Returns an int array ``(p, 2 (m + p - 1))``: entry ``j + 1`` when stage s runs the forward of
@@ -386,7 +405,8 @@ def gpipe_schedule(num_stages: int, num_microbatches: int) -> np.ndarray:
     return grid
 
 
-def pipeline_bubble_fraction(num_stages: int, num_microbatches: int) -> float:
+@checked
+def pipeline_bubble_fraction(num_stages: PosInt, num_microbatches: PosInt) -> float:
     """Idle fraction of a GPipe schedule, ``(p - 1) / (m + p - 1)``."""
     gpipe_schedule(num_stages, num_microbatches)  # validates the arguments
     return (num_stages - 1) / (num_microbatches + num_stages - 1)
@@ -398,7 +418,8 @@ ADAM_MIXED_PRECISION_BYTES = {"fp16 weights": 2, "fp16 gradients": 2, "fp32 mast
                               "Adam m (fp32)": 4, "Adam v (fp32)": 4}
 
 
-def zero_memory_per_device(num_params: float, num_devices: int, stage: int) -> float:
+@checked
+def zero_memory_per_device(num_params: PosFloat, num_devices: PosInt, stage: OneOf(0, 1, 2, 3)) -> float:
     """Bytes of model state per device for mixed-precision Adam under ZeRO ``stage`` (0-3).
 
     Stage 0 (plain data parallelism) replicates all 16 bytes/parameter; stage 1 shards the 12

@@ -23,6 +23,7 @@ Shapes: N batch, K classes.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 import io
 import statistics
 import time
@@ -33,6 +34,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import prune
 from torch.utils.data import TensorDataset
+
+from utils._validate import FloatIn, Float, Int, NonNegInt, PosFloat, PosInt, Prob, Tensor, check, check_ids, checked
 
 __all__ = [
     "distillation_loss",
@@ -67,12 +70,13 @@ def _check_logits(student_logits: torch.Tensor, teacher_logits: torch.Tensor, ta
         raise ValueError(f"targets must have shape ({student_logits.shape[0]},), got {tuple(targets.shape)}")
 
 
+@checked
 def distillation_loss(
-    student_logits: torch.Tensor,
-    teacher_logits: torch.Tensor,
-    targets: torch.Tensor,
-    temperature: float = 4.0,
-    alpha: float = 0.9,
+    student_logits: Float[Tensor, "N K"],
+    teacher_logits: Float[Tensor, "N K"],
+    targets: Int[Tensor, "N"],
+    temperature: PosFloat = 4.0,
+    alpha: Prob = 0.9,
 ) -> torch.Tensor:
     """Hinton et al. (2015) distillation loss, averaged over the batch.
 
@@ -89,6 +93,7 @@ def distillation_loss(
         alpha: weight of the soft term in [0, 1]; 0 is plain cross-entropy.
     """
     _check_logits(student_logits, teacher_logits, targets)
+    check_ids("targets", targets, student_logits.shape[1])
     if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or temperature <= 0:
         raise ValueError(f"temperature must be a positive number, got {temperature!r}")
     if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0.0 <= alpha <= 1.0:
@@ -101,6 +106,7 @@ def distillation_loss(
     return alpha * T * T * soft + (1.0 - alpha) * hard
 
 
+@checked
 class DistillationLoss:
     """``loss_fn(student_logits, packed)`` for :func:`utils.training.fit`.
 
@@ -111,10 +117,11 @@ class DistillationLoss:
     plain loader.
     """
 
-    def __init__(self, temperature: float = 4.0, alpha: float = 0.9) -> None:
+    def __init__(self, temperature: PosFloat = 4.0, alpha: Prob = 0.9) -> None:
         self.temperature, self.alpha = temperature, alpha
 
-    def __call__(self, student_logits: torch.Tensor, packed: torch.Tensor) -> torch.Tensor:
+    @checked
+    def __call__(self, student_logits: Float[Tensor, "N K"], packed: Float[Tensor, "N K1"]) -> torch.Tensor:
         if packed.ndim != 2 or student_logits.ndim != 2 or packed.shape[1] != student_logits.shape[1] + 1:
             raise ValueError(f"packed must have shape (N, K + 1) = (N, {student_logits.shape[-1] + 1}), "
                              f"got {tuple(packed.shape)}")
@@ -122,8 +129,11 @@ class DistillationLoss:
         return distillation_loss(student_logits, teacher_logits, targets, self.temperature, self.alpha)
 
 
-def distillation_dataset(X: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor) -> TensorDataset:
+@checked
+def distillation_dataset(X: Float[Tensor, "N ..."], y: Int[Tensor, "N"],
+                         teacher_logits: Float[Tensor, "N K"]) -> TensorDataset:
     """``TensorDataset(X, packed)`` with ``packed = [teacher_logits | y]`` of shape ``(N, K + 1)``."""
+    check_ids("y", y, teacher_logits.shape[1])
     if teacher_logits.ndim != 2 or teacher_logits.shape[0] != len(X) or y.shape != (len(X),):
         raise ValueError(f"need X (N, ...), y (N,), teacher_logits (N, K) with the same N; got "
                          f"{tuple(X.shape)}, {tuple(y.shape)}, {tuple(teacher_logits.shape)}")
@@ -135,6 +145,7 @@ def distillation_dataset(X: torch.Tensor, y: torch.Tensor, teacher_logits: torch
 # Size and quantization
 # ----------------------------------------------------------------------------------------
 
+@checked
 def model_size_bytes(model: nn.Module, *, serialized: bool = True) -> int:
     """Bytes a model takes.
 
@@ -153,7 +164,8 @@ def model_size_bytes(model: nn.Module, *, serialized: bool = True) -> int:
     return buffer.getbuffer().nbytes
 
 
-def quantize_int8_symmetric(w: torch.Tensor) -> tuple[torch.Tensor, float]:
+@checked
+def quantize_int8_symmetric(w: Float[Tensor, "..."]) -> tuple[torch.Tensor, float]:
     """Per-tensor symmetric int8 quantization, the rule PyTorch uses for dynamic-quantized weights.
 
     ``scale = max|w| / 127.5``, ``q = clamp(round(w / scale), -128, 127)``, ``w ≈ q * scale``
@@ -163,12 +175,14 @@ def quantize_int8_symmetric(w: torch.Tensor) -> tuple[torch.Tensor, float]:
     """
     if not isinstance(w, torch.Tensor) or not w.is_floating_point():
         raise TypeError(f"w must be a floating-point tensor, got {type(w).__name__}")
+    check(w.numel() > 0, "w", "a non-empty tensor", f"shape {tuple(w.shape)}")
     w = w.detach().float()
     scale = (w.abs().max() / 127.5).clamp(min=torch.finfo(torch.float32).eps)  # float32, as PyTorch computes it
     q = torch.clamp(torch.round(w / scale), -128, 127).to(torch.int8)  # round half to even, like PyTorch
     return q, scale.item()
 
 
+@checked
 def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
     """A copy of ``model`` whose ``nn.Linear`` layers use int8 weights and dynamically quantized
     activations (``torch.ao.quantization.quantize_dynamic``; runs on CPU only).
@@ -195,12 +209,15 @@ def quantize_dynamic_int8(model: nn.Module) -> nn.Module:
 # Pruning
 # ----------------------------------------------------------------------------------------
 
+@checked
 def prunable_weights(model: nn.Module) -> list[tuple[nn.Module, str]]:
     """``(module, "weight")`` for every ``Linear``/``Conv`` layer: the list ``prune`` expects."""
     return [(m, "weight") for m in model.modules() if isinstance(m, PRUNABLE)]
 
 
-def global_magnitude_prune(model: nn.Module, amount: float, *, permanent: bool = False) -> nn.Module:
+@checked
+def global_magnitude_prune(model: nn.Module, amount: FloatIn(0.0, 1.0, hi_open=True), *,
+                           permanent: bool = False) -> nn.Module:
     """Zero the fraction ``amount`` of smallest-|w| weights, ranked globally over all layers.
 
     Uses ``prune.global_unstructured(..., pruning_method=prune.L1Unstructured)``: each layer
@@ -223,6 +240,7 @@ def global_magnitude_prune(model: nn.Module, amount: float, *, permanent: bool =
     return model
 
 
+@checked
 def sparsity(model: nn.Module) -> float:
     """Fraction of exact zeros among the weights of the ``Linear``/``Conv`` layers (biases excluded).
 
@@ -239,7 +257,8 @@ def sparsity(model: nn.Module) -> float:
 # Timing
 # ----------------------------------------------------------------------------------------
 
-def time_inference(model: nn.Module | object, x: torch.Tensor, repeats: int = 20, *, warmup: int = 3) -> float:
+@checked
+def time_inference(model: Callable, x: torch.Tensor, repeats: PosInt = 20, *, warmup: NonNegInt = 3) -> float:
     """Median wall time in milliseconds of ``model(x)`` under ``torch.inference_mode``.
 
     ``model`` may be any callable (an ``nn.Module`` is put in eval mode). The median of

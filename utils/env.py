@@ -19,6 +19,8 @@ import sys
 import numpy as np
 import torch
 
+from utils._validate import IntIn, checked
+
 __all__ = [
     "seed_everything",
     "get_device",
@@ -31,7 +33,9 @@ __all__ = [
 _HF_OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
 
 
-def seed_everything(seed: int = 0, *, deterministic: bool = True) -> int:
+@checked
+def seed_everything(seed: IntIn(0, 2**32 - 1, text="an int seed in [0, 2**32)") = 0, *,
+                   deterministic: bool = True) -> int:
     """Seed Python's ``random``, NumPy and PyTorch (CPU and CUDA) with one number.
 
     Args:
@@ -56,6 +60,7 @@ def seed_everything(seed: int = 0, *, deterministic: bool = True) -> int:
     return seed
 
 
+@checked
 def get_device(prefer: str | None = None) -> torch.device:
     """Return ``cuda`` when a GPU is present, else ``cpu``.
 
@@ -87,6 +92,7 @@ def is_online() -> bool:
     return os.environ.get("LMHO_ONLINE", "0").strip().lower() in {"1", "true", "yes", "on"}
 
 
+@checked
 def set_online(online: bool) -> None:
     """Flip the single offline switch of the book.
 
@@ -120,16 +126,15 @@ def _use_retina_figures() -> bool:
     return True
 
 
-def setup_notebook(seed: int = 0, *, style: bool = True, quiet_hub: bool = True) -> torch.device:
+@checked
+def setup_notebook(seed: IntIn(0, 2**32 - 1, text="an int seed in [0, 2**32)") = 0, *, style: bool = True,
+                   quiet_hub: bool = True) -> torch.device:
     """One call at the top of every notebook.
 
     Seeds everything, applies the offline switch (offline unless ``LMHO_ONLINE=1``),
     silences the hub's download progress bars, applies the book's plotting style (with
     figures sharp on high-resolution screens) and returns the device to use.
     """
-    for name, value in (("style", style), ("quiet_hub", quiet_hub)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
     seed_everything(seed)
     set_online(is_online())
     if quiet_hub:

@@ -11,7 +11,10 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
+from collections.abc import Iterable
 from importlib import resources
+
+from utils._validate import checked
 
 __all__ = ["FaqEntry", "FAQ_COLUMNS", "load_faq", "parse_faq", "faq_markdown"]
 
@@ -19,6 +22,7 @@ FAQ_COLUMNS = ["id", "question", "answer", "chapter"]
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
+@checked
 @dataclass(frozen=True)
 class FaqEntry:
     """One question with its answer; ``chapter`` is the chapter number that explains it."""
@@ -29,7 +33,8 @@ class FaqEntry:
     chapter: int
 
 
-def parse_faq(lines, source: str = "faq.csv") -> list[FaqEntry]:
+@checked
+def parse_faq(lines: Iterable[str], source: str = "faq.csv") -> list[FaqEntry]:
     """Parse and validate FAQ rows from an iterable of CSV lines (the header included).
 
     Raises ``ValueError`` naming ``source`` and the line for a wrong header, an empty field,
@@ -76,6 +81,7 @@ def load_faq() -> list[FaqEntry]:
         return parse_faq(fh, source="faq.csv")
 
 
+@checked
 def faq_markdown(entries: list[FaqEntry] | None = None) -> str:
     """The FAQ as Markdown: one ``###`` heading per question, grouped under chapter headings."""
     entries = load_faq() if entries is None else entries

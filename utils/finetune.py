@@ -25,12 +25,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated
 
 import torch
 from torch import nn
 
+from utils._validate import (Bool, Device, Dropout, Float, IntIn, Integer, Labels, NonNegFloat, PosFloat, PosInt, Seed,
+                             Tensor, Texts, check, checked)
 from utils.pretrained import MINILM_NAME, load_pretrained_encoder, mean_pool
 from utils.training import History, fit
+
+TokenizerOutput = Annotated[Mapping[str, torch.Tensor], "the tokenizer's output, a mapping with input_ids and "
+                                                       "attention_mask of shape (B, T)"]
 
 __all__ = [
     "MeanPoolHead",
@@ -44,6 +50,7 @@ __all__ = [
 ]
 
 
+@checked
 class MeanPoolHead(nn.Module):
     """Mean pooling over real tokens, dropout, then a linear layer: ``(B, T, C), (B, T) -> (B, K)``.
 
@@ -52,18 +59,21 @@ class MeanPoolHead(nn.Module):
     applies the log-softmax itself.
     """
 
-    def __init__(self, hidden_size: int, num_classes: int, dropout: float = 0.1) -> None:
+    def __init__(self, hidden_size: PosInt, num_classes: IntIn(2), dropout: Dropout = 0.1) -> None:
         super().__init__()
         if not (isinstance(num_classes, int) and num_classes >= 2):
             raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(hidden_size, num_classes)
 
-    def forward(self, last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    @checked(dims={"C": "linear.in_features"})
+    def forward(self, last_hidden_state: Float[Tensor, "B T C"],
+                attention_mask: Integer[Tensor, "B T"] | Bool[Tensor, "B T"]) -> torch.Tensor:
         pooled = mean_pool(last_hidden_state, attention_mask)  # (B, C)
         return self.linear(self.dropout(pooled))  # (B, K)
 
 
+@checked
 class EncoderClassifier(nn.Module):
     """A pretrained encoder plus a head that maps its token vectors to class logits.
 
@@ -78,8 +88,8 @@ class EncoderClassifier(nn.Module):
     optionally ``token_type_ids``, each ``(B, T)``) and returns logits ``(B, K)``.
     """
 
-    def __init__(self, encoder: nn.Module, num_classes: int | None = None, *, head: nn.Module | None = None,
-                 dropout: float = 0.1) -> None:
+    def __init__(self, encoder: nn.Module, num_classes: IntIn(2) | None = None, *, head: nn.Module | None = None,
+                 dropout: Dropout = 0.1) -> None:
         super().__init__()
         if head is None:
             if num_classes is None:
@@ -88,13 +98,15 @@ class EncoderClassifier(nn.Module):
         self.encoder = encoder
         self.head = head
 
-    def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    @checked
+    def forward(self, inputs: TokenizerOutput) -> torch.Tensor:
         if not isinstance(inputs, Mapping) or "input_ids" not in inputs or "attention_mask" not in inputs:
             raise TypeError("inputs must be the tokenizer's output, a mapping with input_ids and "
                             f"attention_mask of shape (B, T), got {type(inputs).__name__}")
         hidden = self.encoder(**inputs).last_hidden_state  # (B, T, C)
         return self.head(hidden, inputs["attention_mask"])  # (B, K)
 
+    @checked
     def freeze_encoder(self, frozen: bool = True) -> EncoderClassifier:
         """Switch gradients of every encoder weight off (``True``) or on again (``False``)."""
         for p in self.encoder.parameters():
@@ -102,8 +114,9 @@ class EncoderClassifier(nn.Module):
         return self
 
 
-def load_classifier(num_classes: int, name: str = MINILM_NAME, *, dropout: float = 0.1, seed: int = 0,
-                    device: torch.device | str | None = None):
+@checked
+def load_classifier(num_classes: IntIn(2), name: str = MINILM_NAME, *, dropout: Dropout = 0.1, seed: Seed = 0,
+                    device: Device | None = None):
     """``(tokenizer, EncoderClassifier)``: the packaged MiniLM (offline) with a fresh head
     initialised from ``seed``."""
     tokenizer, encoder = load_pretrained_encoder(name)
@@ -114,6 +127,7 @@ def load_classifier(num_classes: int, name: str = MINILM_NAME, *, dropout: float
     return tokenizer, model
 
 
+@checked
 class TextBatches:
     """An iterable of ``(inputs, labels)`` mini-batches, tokenized on the fly.
 
@@ -124,8 +138,8 @@ class TextBatches:
     on the topic data set that cuts the padded tokens, and so the compute, by about a third.
     """
 
-    def __init__(self, texts: Sequence[str], labels: Sequence[int], tokenizer, *, batch_size: int = 16,
-                 shuffle: bool = False, seed: int = 0, max_length: int = 64,
+    def __init__(self, texts: Texts, labels: Labels, tokenizer: Callable, *, batch_size: PosInt = 16,
+                 shuffle: bool = False, seed: Seed = 0, max_length: PosInt = 64,
                  group_by_length: bool = True) -> None:
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
             raise TypeError("texts must be a list of strings")
@@ -228,11 +242,13 @@ class _BestWeights:
             self.module.load_state_dict(self.state)
 
 
-def train_classifier(model: EncoderClassifier, tokenizer, train_texts: Sequence[str], train_labels: Sequence[int],
-                     val_texts: Sequence[str] | None = None, val_labels: Sequence[int] | None = None, *,
-                     freeze_encoder: bool = False, epochs: int = 3, lr: float = 5e-5, head_lr: float | None = None,
-                     weight_decay: float = 0.01, batch_size: int = 16, max_length: int = 64, seed: int = 0,
-                     device: torch.device | str | None = None, progress: bool = True, restore_best: bool = False,
+@checked
+def train_classifier(model: EncoderClassifier, tokenizer: Callable, train_texts: Texts, train_labels: Labels,
+                     val_texts: Texts | None = None, val_labels: Labels | None = None, *,
+                     freeze_encoder: bool = False, epochs: PosInt = 3, lr: PosFloat = 5e-5,
+                     head_lr: PosFloat | None = None, weight_decay: NonNegFloat = 0.01, batch_size: PosInt = 16,
+                     max_length: PosInt = 64, seed: Seed = 0, device: Device | None = None, progress: bool = True,
+                     restore_best: bool = False,
                      callbacks: Sequence[Callable[[int, History], object]] = ()) -> History:
     """Train ``model`` with AdamW and return the per-epoch :class:`History` (losses, accuracies).
 
@@ -257,6 +273,9 @@ def train_classifier(model: EncoderClassifier, tokenizer, train_texts: Sequence[
         raise ValueError("give both val_texts and val_labels, or neither")
     if restore_best and val_texts is None:
         raise ValueError("restore_best=True selects on the validation loss: give val_texts and val_labels")
+    _check_labels(model, train_texts, train_labels, "train_labels")
+    if val_labels is not None:
+        _check_labels(model, val_texts, val_labels, "val_labels")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     torch.manual_seed(seed)  # dropout in the head (and in the encoder when it is fine-tuned)
@@ -290,9 +309,18 @@ def train_classifier(model: EncoderClassifier, tokenizer, train_texts: Sequence[
     return history
 
 
+def _check_labels(model: EncoderClassifier, texts: Sequence[str], labels: Sequence[int], name: str) -> None:
+    """One label per text, each below the number of classes of the default head."""
+    check(len(labels) == len(texts), name, f"one label per text ({len(texts)})", f"{len(labels)} labels")
+    K = getattr(getattr(model.head, "linear", None), "out_features", None)
+    top = int(max(labels))
+    check(K is None or top < K, name, f"class indices in [0, {K}) for the model's {K} classes", f"label {top}")
+
+
 @torch.no_grad()
-def predict(model: EncoderClassifier, tokenizer, texts: Sequence[str], *, batch_size: int = 64,
-            max_length: int = 64) -> torch.Tensor:
+@checked
+def predict(model: EncoderClassifier, tokenizer: Callable, texts: Texts, *, batch_size: PosInt = 64,
+            max_length: PosInt = 64) -> torch.Tensor:
     """Predicted class indices ``(N,)`` for ``texts`` (eval mode; the model's mode is restored)."""
     device = next(model.parameters()).device
     was_training = model.training
@@ -303,17 +331,20 @@ def predict(model: EncoderClassifier, tokenizer, texts: Sequence[str], *, batch_
     return torch.cat(preds)
 
 
-def evaluate(model: EncoderClassifier, tokenizer, texts: Sequence[str], labels: Sequence[int], *,
-             batch_size: int = 64, max_length: int = 64) -> tuple[float, float]:
+@checked
+def evaluate(model: EncoderClassifier, tokenizer: Callable, texts: Texts, labels: Labels, *,
+             batch_size: PosInt = 64, max_length: PosInt = 64) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``model`` on ``texts`` (eval mode, no gradients)."""
     from utils.training import evaluate as evaluate_batches
 
+    _check_labels(model, texts, labels, "labels")
     batches = TextBatches(texts, labels, tokenizer, batch_size=batch_size, max_length=max_length)
     return evaluate_batches(model, batches)
 
 
-def tfidf_baseline(train_texts: Sequence[str], train_labels: Sequence[int], test_texts: Sequence[str],
-                   test_labels: Sequence[int], *, C: float = 10.0, ngram_range: tuple[int, int] = (1, 2)):
+@checked
+def tfidf_baseline(train_texts: Texts, train_labels: Labels, test_texts: Texts,
+                   test_labels: Labels, *, C: PosFloat = 10.0, ngram_range: tuple[PosInt, PosInt] = (1, 2)):
     """The bag-of-words baseline: ``TfidfVectorizer`` (word uni- and bigrams, sublinear term
     frequency) + ``LogisticRegression``. Returns ``(fitted pipeline, test accuracy)``."""
     from sklearn.feature_extraction.text import TfidfVectorizer

@@ -11,9 +11,12 @@ import csv
 from dataclasses import dataclass
 from importlib import resources
 
+from utils._validate import checked
+
 __all__ = ["GlossaryEntry", "load_glossary", "glossary_markdown"]
 
 
+@checked
 @dataclass(frozen=True)
 class GlossaryEntry:
     term: str
@@ -46,6 +49,7 @@ def load_glossary() -> list[GlossaryEntry]:
     return sorted(entries.values(), key=lambda e: e.term.lower())
 
 
+@checked
 def glossary_markdown(entries: list[GlossaryEntry] | None = None) -> str:
     """A Markdown table of the glossary (for the appendix page)."""
     entries = load_glossary() if entries is None else entries

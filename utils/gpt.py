@@ -23,18 +23,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from utils._validate import Device, Dropout, Float, Int, PosInt, Tensor, check, check_ids, checked
+
 __all__ = ["GPTConfig", "GPT", "to_hf_gpt2", "from_hf_gpt2", "hf_config", "lm_loss", "train_flops_per_token",
            "save_checkpoint", "load_checkpoint", "load_tiny_gpt", "estimate_loss"]
 
 
+@checked
 @dataclass
 class GPTConfig:
-    vocab_size: int = 96  # V: number of token ids
-    block_size: int = 64  # longest context the position table covers
-    n_layer: int = 4  # Transformer blocks
-    n_head: int = 4  # attention heads per block; must divide n_embd
-    n_embd: int = 128  # C: width of the residual stream
-    dropout: float = 0.0  # on attention weights and residual branches (0 for small data runs we can repeat)
+    vocab_size: PosInt = 96  # V: number of token ids
+    block_size: PosInt = 64  # longest context the position table covers
+    n_layer: PosInt = 4  # Transformer blocks
+    n_head: PosInt = 4  # attention heads per block; must divide n_embd
+    n_embd: PosInt = 128  # C: width of the residual stream
+    dropout: Dropout = 0.0  # on attention weights and residual branches (0 for small data runs we can repeat)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -110,6 +113,7 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
+@checked
 class GPT(nn.Module):
     """Token + position embeddings, ``n_layer`` blocks, a final LayerNorm and a language-model head
     tied to the token embedding (as GPT-2). ``forward(idx (B, T)) -> logits (B, T, V)``."""
@@ -136,6 +140,7 @@ class GPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
+    @checked
     def num_parameters(self, non_embedding: bool = False) -> int:
         """Parameter count (the tied head counted once); ``non_embedding`` leaves out the position table."""
         n = sum(p.numel() for p in self.parameters())
@@ -149,10 +154,13 @@ class GPT(nn.Module):
             raise ValueError(f"sequence length T={idx.shape[1]} exceeds block_size={self.config.block_size}; "
                              "crop the context to its last block_size tokens")
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, return_attention: bool = False):
+    @checked
+    def forward(self, idx: Int[Tensor, "B T"], targets: Int[Tensor, "B T"] | None = None, *,
+                return_attention: bool = False):
         """Logits ``(B, T, V)``; with ``targets`` ``(B, T)`` also the mean cross-entropy, with
         ``return_attention`` also the list of per-layer attention weights ``(B, nh, T, T)``."""
         self._check(idx)
+        check_ids("idx", idx, self.config.vocab_size)
         B, T = idx.shape
         pos = torch.arange(T, device=idx.device)
         x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
@@ -172,16 +180,19 @@ class GPT(nn.Module):
         return out[0] if len(out) == 1 else tuple(out)
 
 
-def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+@checked
+def lm_loss(logits: Float[Tensor, "B T V"], targets: Int[Tensor, "B T"]) -> torch.Tensor:
     """Mean next-token cross-entropy of ``logits (B, T, V)`` against ``targets (B, T)``, in nats."""
+    check_ids("targets", targets, logits.shape[-1])
     if logits.shape[:2] != targets.shape:
         raise ValueError(f"targets must have shape (B, T) = {tuple(logits.shape[:2])}, got {tuple(targets.shape)}")
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
 @torch.no_grad()
-def estimate_loss(model: nn.Module, data: torch.Tensor, block_size: int, *, batches: int = 10, batch_size: int = 32,
-                  device: str | torch.device = "cpu") -> float:
+@checked
+def estimate_loss(model: nn.Module, data: Int[Tensor, "N"], block_size: PosInt, *, batches: PosInt = 10,
+                  batch_size: PosInt = 32, device: Device = "cpu") -> float:
     """Mean next-token loss (nats per token) of ``model`` on ``batches`` fixed windows of ``data``
     (1-D token ids; batch ``i`` uses seed ``i``, so every call sees the same windows). ``model(x, y)``
     must return ``(logits, loss)`` like :class:`GPT`; the model is put back in its previous mode."""
@@ -195,7 +206,8 @@ def estimate_loss(model: nn.Module, data: torch.Tensor, block_size: int, *, batc
     return sum(losses) / len(losses)
 
 
-def train_flops_per_token(model: GPT, seq_len: int | None = None) -> float:
+@checked
+def train_flops_per_token(model: GPT, seq_len: PosInt | None = None) -> float:
     """Training FLOPs per token: 6 N (weights, forward + backward) + 12 L T C (attention scores),
     with N the non-embedding parameters (the rule of thumb of Kaplan et al., 2020)."""
     cfg = model.config
@@ -203,6 +215,7 @@ def train_flops_per_token(model: GPT, seq_len: int | None = None) -> float:
     return 6 * model.num_parameters(non_embedding=True) + 12 * cfg.n_layer * T * cfg.n_embd
 
 
+@checked
 def hf_config(cfg: GPTConfig):
     """The ``transformers.GPT2Config`` of the same shape (GELU tanh, LayerNorm eps 1e-5, tied head)."""
     from transformers import GPT2Config
@@ -217,6 +230,7 @@ def hf_config(cfg: GPTConfig):
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
 
+@checked
 def to_hf_gpt2(model: GPT):
     """A ``transformers.GPT2LMHeadModel`` with our weights (Conv1D weights are our Linear weights
     transposed). Same logits and loss as ``model`` (tested)."""
@@ -235,8 +249,10 @@ def to_hf_gpt2(model: GPT):
     return hf.eval() if not model.training else hf
 
 
-def from_hf_gpt2(hf) -> GPT:
+@checked
+def from_hf_gpt2(hf: nn.Module) -> GPT:
     """Our :class:`GPT` with the weights of a ``GPT2LMHeadModel`` (the inverse of :func:`to_hf_gpt2`)."""
+    check(type(hf).__name__ == "GPT2LMHeadModel", "hf", "a transformers GPT2LMHeadModel", type(hf).__name__)
     c = hf.config
     model = GPT(GPTConfig(vocab_size=c.vocab_size, block_size=c.n_positions, n_layer=c.n_layer, n_head=c.n_head,
                           n_embd=c.n_embd)).to(next(hf.parameters()).dtype)
@@ -250,6 +266,7 @@ def from_hf_gpt2(hf) -> GPT:
     return model
 
 
+@checked
 def save_checkpoint(model: GPT, folder: str | Path, *, chars: list[str] | None = None, meta: dict | None = None) -> Path:
     """Write ``model.safetensors`` (weights only, no pickle), ``config.json`` and, for a
     character-level model, ``vocab.json`` (the characters in id order) into ``folder``."""
@@ -265,7 +282,8 @@ def save_checkpoint(model: GPT, folder: str | Path, *, chars: list[str] | None =
     return folder
 
 
-def load_checkpoint(folder: str | Path, *, device: str | torch.device = "cpu") -> tuple[GPT, list[str] | None]:
+@checked
+def load_checkpoint(folder: str | Path, *, device: Device = "cpu") -> tuple[GPT, list[str] | None]:
     """Load what :func:`save_checkpoint` wrote: ``(model in eval mode, chars or None)``. Weights are
     read with safetensors, which cannot run code."""
     from safetensors.torch import load_model
@@ -282,7 +300,8 @@ def load_checkpoint(folder: str | Path, *, device: str | torch.device = "cpu") -
     return model.to(device).eval(), chars
 
 
-def load_tiny_gpt(device: str | torch.device = "cpu") -> tuple[GPT, list[str], dict]:
+@checked
+def load_tiny_gpt(device: Device = "cpu") -> tuple[GPT, list[str], dict]:
     """The character-level GPT pretrained by this project on the book's corpus
     (``tools/train_tiny_gpt.py``; shipped in ``utils/resources/tiny_gpt``): ``(model, chars, meta)``."""
     folder = Path(str(resources.files("utils") / "resources" / "tiny_gpt"))

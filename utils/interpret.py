@@ -23,10 +23,15 @@ target class (before the softmax, so that one class's score does not depend on t
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
+
+from utils._validate import Finite, Float, Integer, NonNegInt, PosInt, Real, Seed, Tensor, checked
+
+Target = NonNegInt | Integer[Tensor, "B"]  # one class index for the whole batch, or one per sample
 
 __all__ = [
     "class_score",
@@ -51,7 +56,8 @@ def _targets(target: int | torch.Tensor, batch: int, device: torch.device) -> to
     return target.to(device=device, dtype=torch.long)
 
 
-def class_score(model: nn.Module, x: torch.Tensor, target: int | torch.Tensor) -> torch.Tensor:
+@checked
+def class_score(model: Callable, x: Float[Tensor, "B ..."], target: Target) -> torch.Tensor:
     """The target class's logit for each input: ``model(x)`` ``(B, K)`` gathered at ``target`` -> ``(B,)``."""
     if not isinstance(x, torch.Tensor) or x.ndim < 2:
         raise ValueError(f"x must be a batch of inputs of shape (B, ...), got {tuple(getattr(x, 'shape', ()))}")
@@ -64,7 +70,8 @@ def class_score(model: nn.Module, x: torch.Tensor, target: int | torch.Tensor) -
     return logits.gather(1, idx[:, None]).squeeze(1)  # (B,)
 
 
-def saliency(model: nn.Module, x: torch.Tensor, target: int | torch.Tensor) -> torch.Tensor:
+@checked
+def saliency(model: Callable, x: Float[Tensor, "B ..."], target: Target) -> torch.Tensor:
     """Gradient of the target class score with respect to each input feature, shape of ``x``.
 
     Each sample's score depends only on its own input (no batch norm in training mode), so one
@@ -76,19 +83,21 @@ def saliency(model: nn.Module, x: torch.Tensor, target: int | torch.Tensor) -> t
     return grad
 
 
-def gradient_x_input(model: nn.Module, x: torch.Tensor, target: int | torch.Tensor) -> torch.Tensor:
+@checked
+def gradient_x_input(model: Callable, x: Float[Tensor, "B ..."], target: Target) -> torch.Tensor:
     """``x * saliency(model, x, target)``: zero wherever the input is zero."""
     return x.detach() * saliency(model, x, target)
 
 
+@checked(mixed_dtypes=True)
 def integrated_gradients(
-    model: nn.Module,
-    x: torch.Tensor,
-    target: int | torch.Tensor,
-    baseline: torch.Tensor | float = 0.0,
+    model: Callable,
+    x: Float[Tensor, "B ..."],
+    target: Target,
+    baseline: Float[Tensor, "..."] | Finite = 0.0,
     *,
-    steps: int = 64,
-    max_batch: int = 4096,
+    steps: PosInt = 64,
+    max_batch: PosInt = 4096,
 ) -> torch.Tensor:
     r"""Integrated gradients, ``(x - x') * mean_k grad f_c(x' + a_k (x - x'))``, shape of ``x``.
 
@@ -123,14 +132,15 @@ def integrated_gradients(
     return (x - baseline) * grad_sum / steps
 
 
+@checked
 def occlusion(
-    model: nn.Module,
-    x: torch.Tensor,
-    target: int | torch.Tensor,
+    model: Callable,
+    x: Float[Tensor, "B C H W"],
+    target: Target,
     *,
-    window: int = 2,
-    stride: int = 1,
-    fill: float = 0.0,
+    window: PosInt = 2,
+    stride: PosInt = 1,
+    fill: Finite = 0.0,
 ) -> torch.Tensor:
     """Occlusion sensitivity ``(B, H, W)``: mean drop of the target score when a window covering the pixel is filled.
 
@@ -166,7 +176,8 @@ def occlusion(
     return total / count.clamp(min=1)
 
 
-def randomize_weights(model: nn.Module, *, top: int | None = None, seed: int = 0) -> nn.Module:
+@checked
+def randomize_weights(model: nn.Module, *, top: NonNegInt | None = None, seed: Seed = 0) -> nn.Module:
     """A copy of ``model`` with fresh random weights in its last ``top`` layers (all if ``None``).
 
     "Layers" are the modules with a ``reset_parameters`` method and parameters of their own, in
@@ -187,7 +198,8 @@ def randomize_weights(model: nn.Module, *, top: int | None = None, seed: int = 0
     return clone
 
 
-def rank_correlation(a: torch.Tensor, b: torch.Tensor, *, absolute: bool = True) -> torch.Tensor:
+@checked(mixed_dtypes=True)
+def rank_correlation(a: Real[Tensor, "B ..."], b: Real[Tensor, "B ..."], *, absolute: bool = True) -> torch.Tensor:
     """Spearman rank correlation between maps ``a`` and ``b`` of shape ``(B, ...)``, one value per sample -> ``(B,)``.
 
     Ties get their average rank (``scipy.stats.rankdata``); a constant map gives ``nan``.

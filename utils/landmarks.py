@@ -14,9 +14,12 @@ from importlib import resources
 
 import numpy as np
 
+from utils._validate import checked
+
 __all__ = ["LandmarkModel", "load_landmark_models", "growth_per_year"]
 
 
+@checked
 @dataclass(frozen=True)
 class LandmarkModel:
     model: str
@@ -35,6 +38,7 @@ def load_landmark_models() -> list[LandmarkModel]:
     return sorted(rows, key=lambda m: (m.year, m.parameters))
 
 
+@checked
 def growth_per_year(models: list[LandmarkModel], start: int, end: int) -> float:
     """Factor by which the parameter count grew per year between ``start`` and ``end``
     (inclusive), from a least-squares line through log10(parameters) against year."""

@@ -23,15 +23,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from utils._validate import Finite, FloatIn, IntIn, NonNegFloat, NonNegInt, PosFloat, PosInt, Seed, check, checked
+
+Beta = FloatIn(0.0, 1.0, hi_open=True, text="a number in [0, 1)")  # momentum and moving-average factors
+
 __all__ = [
     "SGD", "RMSprop", "Adam", "AdamW", "step_lr", "cosine_lr", "warmup_cosine_lr",
     "SURFACES", "Surface", "RaceResult", "race",
 ]
 
 
-def _check_lr(lr: float) -> float:
+def _check_lr(lr: float, name: str = "lr") -> float:
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+        raise ValueError(f"{name} must be a positive number, got {lr!r}")
     return float(lr)
 
 
@@ -67,10 +71,12 @@ class _Optimizer:
         raise NotImplementedError
 
 
+@checked
 class SGD(_Optimizer):
     """Stochastic gradient descent with optional momentum and L2 weight decay (``torch.optim.SGD``)."""
 
-    def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+    def __init__(self, params: Iterable[torch.Tensor], lr: PosFloat, momentum: Beta = 0.0,
+                 weight_decay: NonNegFloat = 0.0) -> None:
         super().__init__(params, lr)
         self.momentum = _check_beta("momentum", momentum)
         self.weight_decay = float(weight_decay)
@@ -86,10 +92,12 @@ class SGD(_Optimizer):
         p.add_(g, alpha=-self.lr)
 
 
+@checked
 class RMSprop(_Optimizer):
     """Divide the step by a running root-mean-square of the gradient (``torch.optim.RMSprop``)."""
 
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8) -> None:
+    def __init__(self, params: Iterable[torch.Tensor], lr: PosFloat = 1e-2, alpha: Beta = 0.99,
+                 eps: PosFloat = 1e-8) -> None:
         super().__init__(params, lr)
         self.alpha, self.eps = _check_beta("alpha", alpha), float(eps)
 
@@ -99,14 +107,15 @@ class RMSprop(_Optimizer):
         p.addcdiv_(g, s.sqrt().add_(self.eps), value=-self.lr)
 
 
+@checked
 class Adam(_Optimizer):
     """Adam (Kingma & Ba, 2015) with bias correction; ``weight_decay`` is L2 added to the gradient,
     as in ``torch.optim.Adam``. Use :class:`AdamW` for decoupled weight decay."""
 
     decoupled = False
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
+    def __init__(self, params: Iterable[torch.Tensor], lr: PosFloat = 1e-3, betas: tuple[Beta, Beta] = (0.9, 0.999),
+                 eps: PosFloat = 1e-8, weight_decay: NonNegFloat = 0.0) -> None:
         super().__init__(params, lr)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
@@ -127,12 +136,14 @@ class Adam(_Optimizer):
         p.addcdiv_(m_hat, v_hat.sqrt().add_(self.eps), value=-self.lr)
 
 
+@checked
 class AdamW(Adam):
     """Adam with decoupled weight decay (``torch.optim.AdamW``; default weight_decay 0.01 as in torch)."""
 
     decoupled = True
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2):
+    def __init__(self, params: Iterable[torch.Tensor], lr: PosFloat = 1e-3, betas: tuple[Beta, Beta] = (0.9, 0.999),
+                 eps: PosFloat = 1e-8, weight_decay: NonNegFloat = 1e-2):
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
@@ -140,21 +151,25 @@ class AdamW(Adam):
 # Learning-rate schedules (pure functions of the step, 0-based)
 # ----------------------------------------------------------------------------------------
 
-def step_lr(step: int, lr0: float, step_size: int, gamma: float = 0.1) -> float:
+@checked
+def step_lr(step: NonNegInt, lr0: PosFloat, step_size: PosInt, gamma: PosFloat = 0.1) -> float:
     """lr0 * gamma^(step // step_size) (``torch.optim.lr_scheduler.StepLR``)."""
-    return _check_lr(lr0) * gamma ** (step // step_size)
+    return _check_lr(lr0, "lr0") * gamma ** (step // step_size)
 
 
-def cosine_lr(step: int, total: int, lr0: float, lr_min: float = 0.0) -> float:
+@checked
+def cosine_lr(step: NonNegInt, total: PosInt, lr0: PosFloat, lr_min: NonNegFloat = 0.0) -> float:
     """lr_min + (lr0 - lr_min) (1 + cos(pi step / total)) / 2 (``CosineAnnealingLR`` with T_max=total)."""
-    return lr_min + (_check_lr(lr0) - lr_min) * (1 + math.cos(math.pi * min(step, total) / total)) / 2
+    return lr_min + (_check_lr(lr0, "lr0") - lr_min) * (1 + math.cos(math.pi * min(step, total) / total)) / 2
 
 
-def warmup_cosine_lr(step: int, warmup: int, total: int, lr0: float, lr_min: float = 0.0) -> float:
+@checked
+def warmup_cosine_lr(step: NonNegInt, warmup: NonNegInt, total: PosInt, lr0: PosFloat,
+                     lr_min: NonNegFloat = 0.0) -> float:
     """Linear warm-up from lr0/warmup to lr0 over ``warmup`` steps, then cosine decay to lr_min at ``total``
     (the schedule of most Transformer training runs)."""
     if step < warmup:
-        return _check_lr(lr0) * (step + 1) / warmup
+        return _check_lr(lr0, "lr0") * (step + 1) / warmup
     return cosine_lr(step - warmup, max(total - warmup, 1), lr0, lr_min)
 
 
@@ -162,6 +177,7 @@ def warmup_cosine_lr(step: int, warmup: int, total: int, lr0: float, lr_min: flo
 # The optimiser race on 2-D loss surfaces (compute of the widget)
 # ----------------------------------------------------------------------------------------
 
+@checked
 @dataclass(frozen=True)
 class Surface:
     """A 2-D loss surface: ``f(x, y)`` (works on arrays and tensors), a start point, a plot window."""
@@ -169,10 +185,10 @@ class Surface:
     name: str
     f: Callable
     grad: Callable  # analytic gradient (x, y) -> (df/dx, df/dy); autograd per step would dominate the widget's time
-    start: tuple[float, float]
-    xlim: tuple[float, float]
-    ylim: tuple[float, float]
-    minimum: tuple[float, float] | None
+    start: tuple[Finite, Finite]
+    xlim: tuple[Finite, Finite]
+    ylim: tuple[Finite, Finite]
+    minimum: tuple[Finite, Finite] | None
 
 
 def _bowl(x, y):
@@ -209,6 +225,7 @@ _MAKERS = {"SGD": lambda p, c: SGD([p], c["lr"]),
            "Adam": lambda p, c: Adam([p], c["lr"], betas=c.get("betas", (0.9, 0.999)))}
 
 
+@checked
 @dataclass(frozen=True)
 class RaceResult:
     """Trajectories ``(steps + 1, 2)`` and losses ``(steps + 1,)`` per optimiser name."""
@@ -218,8 +235,9 @@ class RaceResult:
     losses: dict[str, np.ndarray]
 
 
-def race(surface: str | Surface, configs: dict[str, dict], *, steps: int = 100, start=None,
-         noise: float = 0.0, seed: int = 0) -> RaceResult:
+@checked
+def race(surface: str | Surface, configs: dict[str, dict], *, steps: IntIn(1, 5000) = 100,
+         start: tuple[Finite, Finite] | None = None, noise: NonNegFloat = 0.0, seed: Seed = 0) -> RaceResult:
     """Run each optimiser in ``configs`` (name in SGD, momentum, RMSprop, Adam -> dict with ``lr`` and
     optional ``momentum``/``alpha``/``betas``) from the same start for ``steps`` steps.
 
@@ -233,7 +251,8 @@ def race(surface: str | Surface, configs: dict[str, dict], *, steps: int = 100, 
         raise ValueError(f"steps must be an int in [1, 5000], got {steps!r}")
     unknown = set(configs) - set(_MAKERS)
     if unknown:
-        raise ValueError(f"unknown optimiser(s) {sorted(unknown)}; choose from {sorted(_MAKERS)}")
+        raise ValueError(f"configs has unknown optimiser(s) {sorted(unknown)}; choose from {sorted(_MAKERS)}")
+    check(all("lr" in c for c in configs.values()), "configs", "a dict name -> {'lr': ..., ...}", configs)
     paths, losses = {}, {}
     for name, cfg in configs.items():
         rng = np.random.default_rng(seed)  # the same noise for every optimiser

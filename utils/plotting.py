@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from utils._validate import Duck, Finite, OneOf, PosFloat, PosInt, checked
+
 __all__ = [
     "BOOK_COLORS",
     "use_book_style",
@@ -53,8 +55,9 @@ def _to_numpy(x: object, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be array-like of numbers, got {type(x).__name__}") from exc
 
 
-def plot_learning_curves(history: object, ax: plt.Axes | None = None, *, metric: str = "loss",
-                         title: str | None = None) -> plt.Axes:
+@checked
+def plot_learning_curves(history: Duck("as_dict") | dict, ax: plt.Axes | None = None, *,
+                         metric: OneOf("loss", "acc") = "loss", title: str | None = None) -> plt.Axes:
     """Plot train (and validation) ``loss`` or ``acc`` per epoch from a :class:`~utils.training.History`
     or a dict with keys ``train_loss``, ``val_loss``, ``train_acc``, ``val_acc``."""
     if metric not in {"loss", "acc"}:
@@ -75,8 +78,10 @@ def plot_learning_curves(history: object, ax: plt.Axes | None = None, *, metric:
     return ax
 
 
-def show_image_grid(images: object, labels: Sequence[object] | None = None, *, ncols: int = 8,
-                    cmap: str = "gray_r", size: float = 1.0, title: str | None = None) -> plt.Figure:
+@checked
+def show_image_grid(images: np.ndarray | Sequence | Duck("detach"), labels: Sequence[object] | None = None, *,
+                    ncols: PosInt = 8, cmap: str = "gray_r", size: PosFloat = 1.0,
+                    title: str | None = None) -> plt.Figure:
     """Show ``images`` of shape ``(N, H, W)`` or ``(N, 1, H, W)`` in a grid, with optional labels."""
     arr = _to_numpy(images, "images")
     if arr.ndim == 4 and arr.shape[1] == 1:
@@ -103,9 +108,11 @@ def show_image_grid(images: object, labels: Sequence[object] | None = None, *, n
     return fig
 
 
-def plot_heatmap(matrix: object, ax: plt.Axes | None = None, *, row_labels: Sequence[str] | None = None,
+@checked
+def plot_heatmap(matrix: np.ndarray | Sequence | Duck("detach"), ax: plt.Axes | None = None, *,
+                 row_labels: Sequence[str] | None = None,
                  col_labels: Sequence[str] | None = None, cmap: str = "viridis", annotate: bool = False,
-                 fmt: str = "{:.2f}", vmin: float | None = None, vmax: float | None = None,
+                 fmt: str = "{:.2f}", vmin: Finite | None = None, vmax: Finite | None = None,
                  colorbar: bool = True, title: str | None = None) -> plt.Axes:
     """Draw a 2-D ``matrix`` ``(R, C)`` as a heatmap with optional tick labels and cell values."""
     arr = _to_numpy(matrix, "matrix")

@@ -12,6 +12,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from utils._validate import Float, OneOf, PosFloat, PosInt, Tensor, checked
+
+FloatDtype = OneOf(torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
 __all__ = [
     "sinusoidal_encoding",
     "SinusoidalPositionalEncoding",
@@ -26,8 +30,9 @@ def _check_positive_int(name: str, value: object) -> None:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
-def sinusoidal_encoding(num_positions: int, d_model: int, *, base: float = 10000.0,
-                        dtype: torch.dtype = torch.float32) -> torch.Tensor:
+@checked
+def sinusoidal_encoding(num_positions: PosInt, d_model: PosInt, *, base: PosFloat = 10000.0,
+                        dtype: FloatDtype = torch.float32) -> torch.Tensor:
     r"""The sinusoidal table of Vaswani et al. (2017, section 3.5), shape ``(T, C)``.
 
     PE(pos, 2i) = sin(pos / base^{2i/C}),  PE(pos, 2i+1) = cos(pos / base^{2i/C}):
@@ -57,23 +62,26 @@ def _check_length(x: torch.Tensor, max_len: int, d_model: int) -> None:
                          "build the module with a larger max_len or use shorter sequences")
 
 
+@checked
 class SinusoidalPositionalEncoding(nn.Module):
     """Adds :func:`sinusoidal_encoding` to token embeddings ``(B, T, C)``; no parameters.
 
     Counterpart: none in ``torch.nn``; the table is a buffer of ``max_len`` rows.
     """
 
-    def __init__(self, d_model: int, max_len: int = 512) -> None:
+    def __init__(self, d_model: PosInt, max_len: PosInt = 512) -> None:
         super().__init__()
         _check_positive_int("max_len", max_len)
         self.d_model, self.max_len = d_model, max_len
         self.register_buffer("pe", sinusoidal_encoding(max_len, d_model), persistent=False)  # (max_len, C)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @checked(dims={"C": "d_model"}, mixed_dtypes=True)
+    def forward(self, x: Float[Tensor, "B T C"]) -> torch.Tensor:
         _check_length(x, self.max_len, self.d_model)
         return x + self.pe[: x.shape[1]].to(x.dtype)  # (B, T, C)
 
 
+@checked
 class LearnedPositionalEmbedding(nn.Module):
     """Adds a trained vector per position (BERT, GPT-2): an ``nn.Embedding(max_len, C)``.
 
@@ -81,7 +89,7 @@ class LearnedPositionalEmbedding(nn.Module):
     ``max_len``.
     """
 
-    def __init__(self, d_model: int, max_len: int = 512) -> None:
+    def __init__(self, d_model: PosInt, max_len: PosInt = 512) -> None:
         super().__init__()
         _check_positive_int("d_model", d_model)
         _check_positive_int("max_len", max_len)
@@ -89,14 +97,16 @@ class LearnedPositionalEmbedding(nn.Module):
         self.embedding = nn.Embedding(max_len, d_model)
         nn.init.normal_(self.embedding.weight, std=0.02)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @checked(dims={"C": "d_model"}, mixed_dtypes=True)
+    def forward(self, x: Float[Tensor, "B T C"]) -> torch.Tensor:
         _check_length(x, self.max_len, self.d_model)
         pos = torch.arange(x.shape[1], device=x.device)  # (T,)
         return x + self.embedding(pos).to(x.dtype)  # (B, T, C)
 
 
-def rope_angles(num_positions: int, head_dim: int, *, base: float = 10000.0,
-                dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+@checked
+def rope_angles(num_positions: PosInt, head_dim: PosInt, *, base: PosFloat = 10000.0,
+                dtype: FloatDtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
     r"""``(cos, sin)`` tables ``(T, hs/2)`` of rotary embeddings (Su et al., 2021, RoFormer).
 
     Pair ``i`` (dimensions ``2i`` and ``2i+1``) at position ``m`` turns by the angle
@@ -111,7 +121,9 @@ def rope_angles(num_positions: int, head_dim: int, *, base: float = 10000.0,
     return angle.cos().to(dtype), angle.sin().to(dtype)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+@checked(mixed_dtypes=True)
+def apply_rope(x: Float[Tensor, "... T hs"], cos: Float[Tensor, "L half"],
+               sin: Float[Tensor, "L half"]) -> torch.Tensor:
     r"""Rotate each pair ``(x_{2i}, x_{2i+1})`` of queries or keys ``(..., T, hs)`` by its angle.
 
     (x_{2i}, x_{2i+1}) -> (x_{2i} cos - x_{2i+1} sin, x_{2i} sin + x_{2i+1} cos).

@@ -12,10 +12,13 @@ Never uses ``trust_remote_code``; weights load from safetensors.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch import nn
 
+from utils._validate import Bool, Device, Float, PosInt, Real, Tensor, Texts, checked
 from utils.env import is_online
 
 __all__ = [
@@ -35,7 +38,8 @@ class ModelNotAvailableError(RuntimeError):
     """Raised, with an explanation of what to install or switch on, when a model cannot be loaded."""
 
 
-def local_model_path(name: str = MINILM_NAME) -> Path:
+@checked
+def local_model_path(name: str | os.PathLike = MINILM_NAME) -> Path:
     """Folder of a packaged model (``config.json``, ``model.safetensors``, tokenizer files).
 
     ``name`` may be the hub id ``sentence-transformers/all-MiniLM-L6-v2`` (or
@@ -62,8 +66,9 @@ def local_model_path(name: str = MINILM_NAME) -> Path:
         f"(packaged: {sorted(_ALIASES)}).")
 
 
-def load_pretrained_encoder(name: str = MINILM_NAME, *, output_attentions: bool = False,
-                            device: torch.device | str | None = None):
+@checked
+def load_pretrained_encoder(name: str | os.PathLike = MINILM_NAME, *, output_attentions: bool = False,
+                            device: Device | None = None):
     """Load a tokenizer and an encoder model with ``AutoTokenizer``/``AutoModel.from_pretrained``.
 
     Offline (the default) ``name`` must be a packaged model or a local folder; online
@@ -95,7 +100,9 @@ def load_pretrained_encoder(name: str = MINILM_NAME, *, output_attentions: bool 
     return tokenizer, model
 
 
-def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+@checked(mixed_dtypes=True)
+def mean_pool(last_hidden_state: Float[Tensor, "B T C"],
+              attention_mask: Real[Tensor, "B T"] | Bool[Tensor, "B T"]) -> torch.Tensor:
     """Average token vectors ``(B, T, C)`` over real tokens (``attention_mask`` ``(B, T)`` is 1) -> ``(B, C)``."""
     if last_hidden_state.ndim != 3:
         raise ValueError(f"last_hidden_state must be (B, T, C), got {tuple(last_hidden_state.shape)}")
@@ -107,8 +114,9 @@ def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> 
 
 
 @torch.no_grad()
-def embed_sentences(sentences: list[str], tokenizer, model, *, normalize: bool = True,
-                    batch_size: int = 64, progress: bool = True) -> torch.Tensor:
+@checked
+def embed_sentences(sentences: Texts, tokenizer: Callable, model: nn.Module, *, normalize: bool = True,
+                    batch_size: PosInt = 64, progress: bool = True) -> torch.Tensor:
     """Sentence embeddings ``(N, C)``: mean pooling over tokens, then L2 normalisation
     (how all-MiniLM-L6-v2 was trained, so cosine similarity is a dot product).
     ``progress`` draws a ``tqdm.auto`` bar over the batches when there is more than one."""

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from utils._validate import Finite, Float, NonNegInt, Prob, Tensor, checked
+
 __all__ = [
     "CellWeights", "weights_from_torch", "gru_weights_from_torch",
     "rnn_cell", "gru_cell", "lstm_cell", "run_rnn", "run_gru", "run_lstm", "GRUTrace", "gru_trace",
@@ -36,15 +38,16 @@ __all__ = [
 ]
 
 
+@checked
 @dataclass
 class CellWeights:
     """Weights of one recurrent layer in PyTorch's layout: W_ih ``(G*H, I)``, W_hh ``(G*H, H)``,
     b_ih and b_hh ``(G*H,)`` with G = 1 (RNN), 3 (GRU) or 4 (LSTM)."""
 
-    W_ih: torch.Tensor
-    W_hh: torch.Tensor
-    b_ih: torch.Tensor
-    b_hh: torch.Tensor
+    W_ih: Float[Tensor, "GH I"]
+    W_hh: Float[Tensor, "GH H"]
+    b_ih: Float[Tensor, "GH"]
+    b_hh: Float[Tensor, "GH"]
 
     @property
     def hidden_size(self) -> int:
@@ -55,6 +58,7 @@ class CellWeights:
         return self.W_ih.shape[1]
 
 
+@checked
 def weights_from_torch(module: nn.RNNBase) -> CellWeights:
     """Copy the first layer's weights of an ``nn.RNN``, ``nn.GRU`` or ``nn.LSTM`` (unchanged layout)."""
     if not isinstance(module, nn.RNNBase):
@@ -63,6 +67,7 @@ def weights_from_torch(module: nn.RNNBase) -> CellWeights:
                        module.bias_ih_l0.detach().clone(), module.bias_hh_l0.detach().clone())
 
 
+@checked
 def gru_weights_from_torch(module: nn.GRU) -> CellWeights:
     """GRU weights converted to the book's convention: the z rows (second third) are negated."""
     if not isinstance(module, nn.GRU):
@@ -77,6 +82,8 @@ def gru_weights_from_torch(module: nn.GRU) -> CellWeights:
 def _check(x: torch.Tensor, h: torch.Tensor, w: CellWeights, gates: int, name: str) -> None:
     if x.ndim != 2 or h.ndim != 2:
         raise ValueError(f"x must be (B, I) and h (B, H), got x {tuple(x.shape)} and h {tuple(h.shape)}")
+    if x.dtype != w.W_ih.dtype:
+        raise TypeError(f"x must have the dtype of the weights w ({w.W_ih.dtype}), got {x.dtype}")
     if w.W_ih.shape[0] != gates * w.hidden_size:
         raise ValueError(f"{name} weights must have {gates}*H rows, got W_ih {tuple(w.W_ih.shape)}")
     if x.shape[1] != w.input_size:
@@ -87,13 +94,15 @@ def _check(x: torch.Tensor, h: torch.Tensor, w: CellWeights, gates: int, name: s
                          f"H={w.hidden_size} (W_hh shape {tuple(w.W_hh.shape)})")
 
 
-def rnn_cell(x: torch.Tensor, h: torch.Tensor, w: CellWeights) -> torch.Tensor:
+@checked
+def rnn_cell(x: Float[Tensor, "B I"], h: Float[Tensor, "B H"], w: CellWeights) -> torch.Tensor:
     """h_t = tanh(W x_t + U h_{t-1} + b): ``(B, I), (B, H) -> (B, H)``. Counterpart: ``nn.RNN``."""
     _check(x, h, w, 1, "RNN")
     return torch.tanh(x @ w.W_ih.T + w.b_ih + h @ w.W_hh.T + w.b_hh)
 
 
-def gru_cell(x: torch.Tensor, h: torch.Tensor, w: CellWeights, *, return_gates: bool = False):
+@checked
+def gru_cell(x: Float[Tensor, "B I"], h: Float[Tensor, "B H"], w: CellWeights, *, return_gates: bool = False):
     """One GRU step in the book's convention (see the module docstring); weights from
     :func:`gru_weights_from_torch`. Returns ``h_t`` ``(B, H)``, or ``(h_t, {"z", "r", "candidate"})``."""
     _check(x, h, w, 3, "GRU")
@@ -108,7 +117,8 @@ def gru_cell(x: torch.Tensor, h: torch.Tensor, w: CellWeights, *, return_gates: 
     return (h_new, {"z": z, "r": r, "candidate": candidate}) if return_gates else h_new
 
 
-def lstm_cell(x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], w: CellWeights, *,
+@checked
+def lstm_cell(x: Float[Tensor, "B I"], state: tuple[Float[Tensor, "B H"], Float[Tensor, "B H"]], w: CellWeights, *,
               return_gates: bool = False):
     """One LSTM step: i, f, o input/forget/output gates, g the candidate; c_t = f c_{t-1} + i g,
     h_t = o tanh(c_t). Returns ``(h_t, c_t)`` or ``((h_t, c_t), {"i", "f", "g", "o"})``. Counterpart: ``nn.LSTM``."""
@@ -127,7 +137,9 @@ def _check_seq(X: torch.Tensor) -> None:
         raise ValueError(f"X must have shape (B, T, I), got {tuple(getattr(X, 'shape', ()))}")
 
 
-def run_rnn(X: torch.Tensor, w: CellWeights, h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+@checked
+def run_rnn(X: Float[Tensor, "B T I"], w: CellWeights,
+            h0: Float[Tensor, "B H"] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Unroll :func:`rnn_cell` over time: ``X (B, T, I) -> (outputs (B, T, H), h_T (B, H))`` like ``nn.RNN(batch_first=True)``."""
     _check_seq(X)
     h = X.new_zeros(X.shape[0], w.hidden_size) if h0 is None else h0
@@ -138,7 +150,9 @@ def run_rnn(X: torch.Tensor, w: CellWeights, h0: torch.Tensor | None = None) -> 
     return torch.stack(outs, dim=1), h
 
 
-def run_gru(X: torch.Tensor, w: CellWeights, h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+@checked
+def run_gru(X: Float[Tensor, "B T I"], w: CellWeights,
+            h0: Float[Tensor, "B H"] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Unroll :func:`gru_cell`: ``(B, T, I) -> ((B, T, H), (B, H))``, equal to ``nn.GRU`` given
     :func:`gru_weights_from_torch` weights."""
     _check_seq(X)
@@ -150,7 +164,9 @@ def run_gru(X: torch.Tensor, w: CellWeights, h0: torch.Tensor | None = None) -> 
     return torch.stack(outs, dim=1), h
 
 
-def run_lstm(X: torch.Tensor, w: CellWeights, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+@checked
+def run_lstm(X: Float[Tensor, "B T I"], w: CellWeights,
+             state: tuple[Float[Tensor, "B H"], Float[Tensor, "B H"]] | None = None):
     """Unroll :func:`lstm_cell`: ``(B, T, I) -> ((B, T, H), (h_T, c_T))`` like ``nn.LSTM(batch_first=True)``."""
     _check_seq(X)
     zeros = X.new_zeros(X.shape[0], w.hidden_size)
@@ -162,19 +178,21 @@ def run_lstm(X: torch.Tensor, w: CellWeights, state: tuple[torch.Tensor, torch.T
     return torch.stack(outs, dim=1), (h, c)
 
 
+@checked
 @dataclass(frozen=True)
 class GRUTrace:
     """Per-step GRU internals for one sequence, each ``(T, H)``: update gate z, reset gate r,
     candidate and hidden state (the gating explorer's data)."""
 
-    z: torch.Tensor
-    r: torch.Tensor
-    candidate: torch.Tensor
-    h: torch.Tensor
+    z: Float[Tensor, "T H"]
+    r: Float[Tensor, "T H"]
+    candidate: Float[Tensor, "T H"]
+    h: Float[Tensor, "T H"]
 
 
 @torch.no_grad()
-def gru_trace(x_seq: torch.Tensor, w: CellWeights) -> GRUTrace:
+@checked
+def gru_trace(x_seq: Float[Tensor, "T I"], w: CellWeights) -> GRUTrace:
     """Run the GRU over one sequence ``(T, I)`` and record z, r, candidate and h at every step."""
     if x_seq.ndim != 2:
         raise ValueError(f"x_seq must be one sequence (T, I), got {tuple(x_seq.shape)}")
@@ -188,21 +206,23 @@ def gru_trace(x_seq: torch.Tensor, w: CellWeights) -> GRUTrace:
     return GRUTrace(**{k: torch.stack(v) for k, v in rec.items()})
 
 
+@checked
 @dataclass(frozen=True)
 class LSTMTrace:
     """Per-step LSTM internals for one sequence, each ``(T, H)``: input, forget and output gates,
     candidate g, cell state c and hidden state h."""
 
-    i: torch.Tensor
-    f: torch.Tensor
-    o: torch.Tensor
-    g: torch.Tensor
-    c: torch.Tensor
-    h: torch.Tensor
+    i: Float[Tensor, "T H"]
+    f: Float[Tensor, "T H"]
+    o: Float[Tensor, "T H"]
+    g: Float[Tensor, "T H"]
+    c: Float[Tensor, "T H"]
+    h: Float[Tensor, "T H"]
 
 
 @torch.no_grad()
-def lstm_trace(x_seq: torch.Tensor, w: CellWeights) -> LSTMTrace:
+@checked
+def lstm_trace(x_seq: Float[Tensor, "T I"], w: CellWeights) -> LSTMTrace:
     """Run the LSTM over one sequence ``(T, I)`` and record its gates and states at every step."""
     if x_seq.ndim != 2:
         raise ValueError(f"x_seq must be one sequence (T, I), got {tuple(x_seq.shape)}")
@@ -218,7 +238,8 @@ def lstm_trace(x_seq: torch.Tensor, w: CellWeights) -> LSTMTrace:
     return LSTMTrace(**{k: torch.stack(v) for k, v in rec.items()})
 
 
-def holding_units(keep: torch.Tensor, start: int, *, threshold: float = 0.9) -> torch.Tensor:
+@checked
+def holding_units(keep: Float[Tensor, "T H"], start: NonNegInt, *, threshold: Prob = 0.9) -> torch.Tensor:
     """Units that hold their state from step ``start`` on: the indices whose mean *keep* fraction
     over steps ``start..T-1`` is at least ``threshold``.
 
@@ -232,17 +253,20 @@ def holding_units(keep: torch.Tensor, start: int, *, threshold: float = 0.9) -> 
     return torch.nonzero(keep[start:].mean(dim=0) >= threshold).flatten()
 
 
+@checked
 @dataclass(frozen=True)
 class ManualGateTrace:
     """The 1-D toy GRU of the manual-gate mode: inputs, candidates and states, each ``(T,)``."""
 
-    x: torch.Tensor
-    candidate: torch.Tensor
-    h: torch.Tensor
+    x: Float[Tensor, "T"]
+    candidate: Float[Tensor, "T"]
+    h: Float[Tensor, "T"]
 
 
-def manual_gate_trace(x: torch.Tensor, z: float | torch.Tensor, r: float, *, w_x: float = 2.0, u_h: float = 1.0,
-                      h0: float = 0.0) -> ManualGateTrace:
+@checked
+def manual_gate_trace(x: Float[Tensor, "T"], z: Prob | Float[Tensor, ""] | Float[Tensor, "T"], r: Prob, *,
+                      w_x: Finite = 2.0,
+                      u_h: Finite = 1.0, h0: Finite = 0.0) -> ManualGateTrace:
     """A one-unit GRU whose gates are set by hand instead of computed:
     ``h~_t = tanh(w_x x_t + r u_h h_{t-1})``, ``h_t = (1 - z_t) h_{t-1} + z_t h~_t``.
 

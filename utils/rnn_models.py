@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from utils._validate import Float, OneOf, PosFloat, PosInt, Real, Seed, Tensor, check, checked
 from utils.rnn import gru_trace, gru_weights_from_torch, lstm_trace, weights_from_torch
 
 __all__ = ["CELL_TYPES", "SequenceRegressor", "MemoryRun", "train_regressor", "input_gradient_norms",
@@ -27,6 +28,7 @@ __all__ = ["CELL_TYPES", "SequenceRegressor", "MemoryRun", "train_regressor", "i
 CELL_TYPES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
+@checked
 class SequenceRegressor(nn.Module):
     """A recurrent layer read out by a linear head at the last step: ``(B, T, I) -> (B,)``.
 
@@ -36,7 +38,7 @@ class SequenceRegressor(nn.Module):
         hidden_size: H.
     """
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int) -> None:
+    def __init__(self, cell: OneOf("rnn", "gru", "lstm"), input_size: PosInt, hidden_size: PosInt) -> None:
         super().__init__()
         if cell not in CELL_TYPES:
             raise ValueError(f"cell must be one of {sorted(CELL_TYPES)}, got {cell!r}")
@@ -47,17 +49,20 @@ class SequenceRegressor(nn.Module):
         self.rnn = CELL_TYPES[cell](input_size, hidden_size, batch_first=True)
         self.head = nn.Linear(hidden_size, 1)
 
-    def hidden_states(self, X: torch.Tensor) -> torch.Tensor:
+    @checked(dims={"I": "rnn.input_size"})
+    def hidden_states(self, X: Float[Tensor, "B T I"]) -> torch.Tensor:
         """All hidden states ``(B, T, H)``; the initial state is zeros (PyTorch's default)."""
         if X.ndim != 3 or X.shape[-1] != self.rnn.input_size:
             raise ValueError(f"X must have shape (B, T, I={self.rnn.input_size}), got {tuple(X.shape)}")
         out, _ = self.rnn(X)  # (B, T, H); the state tuple (h_T[, c_T]) is not needed
         return out
 
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
+    @checked(dims={"I": "rnn.input_size"})
+    def forward(self, X: Float[Tensor, "B T I"]) -> torch.Tensor:
         return self.head(self.hidden_states(X)[:, -1]).squeeze(-1)  # (B, H) -> (B,)
 
 
+@checked
 @dataclass
 class MemoryRun:
     """Result of :func:`train_regressor`: per-epoch test MSE and the wall time in seconds."""
@@ -73,9 +78,11 @@ def _mse(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
         return nn.functional.mse_loss(model(X), y).item()
 
 
-def train_regressor(model: SequenceRegressor, X: torch.Tensor, y: torch.Tensor, X_test: torch.Tensor,
-                    y_test: torch.Tensor, *, epochs: int = 12, batch_size: int = 64, lr: float = 3e-3,
-                    clip: float = 1.0, seed: int = 0, progress: bool = True) -> MemoryRun:
+@checked
+def train_regressor(model: SequenceRegressor, X: Float[Tensor, "N T I"], y: Float[Tensor, "N"],
+                    X_test: Float[Tensor, "M T I"], y_test: Float[Tensor, "M"], *, epochs: PosInt = 12,
+                    batch_size: PosInt = 64, lr: PosFloat = 3e-3, clip: PosFloat = 1.0, seed: Seed = 0,
+                    progress: bool = True) -> MemoryRun:
     """Train with Adam on the MSE, clipping the gradient norm at ``clip`` (the standard cure for
     exploding gradients), and record the test MSE after every epoch (index 0: before training).
     ``progress`` draws a ``tqdm.auto`` bar over all batches."""
@@ -107,7 +114,8 @@ def train_regressor(model: SequenceRegressor, X: torch.Tensor, y: torch.Tensor, 
     return run
 
 
-def input_gradient_norms(model: SequenceRegressor, X: torch.Tensor) -> torch.Tensor:
+@checked
+def input_gradient_norms(model: SequenceRegressor, X: Float[Tensor, "B T I"]) -> torch.Tensor:
     """How much the last hidden state depends on each input: ``||d h_T / d x_t||`` for every t.
 
     Returns ``(T,)``: the norm (over units and features) of the gradient of ``sum(h_T)`` with
@@ -120,9 +128,11 @@ def input_gradient_norms(model: SequenceRegressor, X: torch.Tensor) -> torch.Ten
     return grad.norm(dim=-1).mean(dim=0)  # (T,)
 
 
-def early_gradient_profile(model: SequenceRegressor, lengths: list[int], *, batch_size: int = 16,
-                           seed: int = 0) -> list[float]:
+@checked
+def early_gradient_profile(model: SequenceRegressor, lengths: list[PosInt], *, batch_size: PosInt = 16,
+                           seed: Seed = 0) -> list[float]:
     """``||d h_T / d x_1||`` for sequences of each length T (uniform random inputs, fixed seed)."""
+    check(len(lengths) > 0, "lengths", "a non-empty list of sequence lengths", lengths)
     gen = torch.Generator().manual_seed(seed)
     out = []
     for T in lengths:
@@ -131,6 +141,7 @@ def early_gradient_profile(model: SequenceRegressor, lengths: list[int], *, batc
     return out
 
 
+@checked
 @dataclass(frozen=True)
 class GateView:
     """What the gating explorer shows for one sequence: ``panels`` maps a name (``"update z"``,
@@ -145,7 +156,8 @@ class GateView:
     prediction: float
 
 
-def trace_model(model: SequenceRegressor, x_seq: torch.Tensor) -> GateView:
+@checked
+def trace_model(model: SequenceRegressor, x_seq: Real[Tensor, "T I"]) -> GateView:
     """Run a trained GRU or LSTM regressor's own weights through the from-scratch cells of
     :mod:`utils.rnn` on one sequence ``(T, I)`` and collect gates and states."""
     if model.cell not in ("gru", "lstm"):
@@ -166,6 +178,7 @@ def trace_model(model: SequenceRegressor, x_seq: torch.Tensor) -> GateView:
     return GateView(model.cell, {k: v.numpy() for k, v in panels.items()}, keep.numpy(), prediction)
 
 
+@checked
 def parse_adding_sequence(text: str) -> tuple[torch.Tensor, float]:
     """A typed adding-problem sequence -> ``(X (T, 2), target)``.
 
@@ -175,12 +188,13 @@ def parse_adding_sequence(text: str) -> tuple[torch.Tensor, float]:
     tokens = re.findall(r"\[\d\]|\d|\S", text)
     bad = [t for t in tokens if not re.fullmatch(r"\[\d\]|\d", t)]
     if bad:
-        raise ValueError(f"use digits 0-9 and mark two of them with brackets like [7]; cannot read {bad[0]!r}")
+        raise ValueError(f"text must hold digits 0-9, two of them marked with brackets like [7]; "
+                         f"cannot read {bad[0]!r}")
     if len(tokens) < 2:
-        raise ValueError("type at least two digits")
+        raise ValueError("text must hold at least two digits")
     marks = [t.startswith("[") for t in tokens]
     if sum(marks) != 2:
-        raise ValueError(f"mark exactly two digits with brackets, got {sum(marks)} marked")
+        raise ValueError(f"text must mark exactly two digits with brackets, got {sum(marks)} marked")
     digits = [int(t.strip("[]")) for t in tokens]
     values = torch.tensor(digits, dtype=torch.float32) / 10
     X = torch.stack([values, torch.tensor(marks, dtype=torch.float32)], dim=1)  # (T, 2)

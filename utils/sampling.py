@@ -16,6 +16,10 @@ from dataclasses import dataclass
 
 import torch
 
+from utils._validate import Float, FloatIn, Int, NonNegInt, PosFloat, PosInt, Tensor, checked
+
+TopP = FloatIn(0.0, 1.0, lo_open=True, text="a probability mass in (0, 1]")
+
 __all__ = ["Filtered", "filter_distribution", "sample_next", "generate"]
 
 
@@ -28,18 +32,20 @@ def _check(temperature: float, top_k: int | None, top_p: float | None) -> None:
         raise ValueError(f"top_p must be None or in (0, 1], got {top_p}")
 
 
+@checked
 @dataclass(frozen=True)
 class Filtered:
     """Next-token distributions ``(..., V)``: ``before`` (softmax of the raw logits), ``tempered``
     (after the temperature) and ``after`` (after top-k and top-p, renormalised)."""
 
-    before: torch.Tensor
-    tempered: torch.Tensor
-    after: torch.Tensor
+    before: Float[Tensor, "... V"]
+    tempered: Float[Tensor, "... V"]
+    after: Float[Tensor, "... V"]
 
 
-def filter_distribution(logits: torch.Tensor, *, temperature: float = 1.0, top_k: int | None = None,
-                        top_p: float | None = None) -> Filtered:
+@checked
+def filter_distribution(logits: Float[Tensor, "... V"], *, temperature: PosFloat = 1.0, top_k: PosInt | None = None,
+                        top_p: TopP | None = None) -> Filtered:
     """Apply temperature, top-k and top-p to ``logits (..., V)``; see the module docstring."""
     _check(temperature, top_k, top_p)
     if logits.ndim < 1:
@@ -61,8 +67,9 @@ def filter_distribution(logits: torch.Tensor, *, temperature: float = 1.0, top_k
     return Filtered(before, tempered, after)
 
 
-def sample_next(logits: torch.Tensor, *, temperature: float = 1.0, top_k: int | None = None,
-                top_p: float | None = None, greedy: bool = False,
+@checked
+def sample_next(logits: Float[Tensor, "B V"], *, temperature: PosFloat = 1.0, top_k: PosInt | None = None,
+                top_p: TopP | None = None, greedy: bool = False,
                 generator: torch.Generator | None = None) -> torch.Tensor:
     """One token id per row of ``logits (B, V)`` -> ``(B, 1)``; ``greedy`` takes the argmax."""
     if logits.ndim != 2:
@@ -74,8 +81,9 @@ def sample_next(logits: torch.Tensor, *, temperature: float = 1.0, top_k: int | 
 
 
 @torch.no_grad()
-def generate(model: Callable[[torch.Tensor], torch.Tensor], idx: torch.Tensor, max_new_tokens: int, *,
-             block_size: int, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+@checked
+def generate(model: Callable[[torch.Tensor], torch.Tensor], idx: Int[Tensor, "B T"], max_new_tokens: NonNegInt, *,
+             block_size: PosInt, temperature: PosFloat = 1.0, top_k: PosInt | None = None, top_p: TopP | None = None,
              greedy: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
     """Extend ``idx (B, T)`` by ``max_new_tokens`` tokens, feeding at most the last ``block_size``
     tokens back each step; returns ``(B, T + max_new_tokens)``."""

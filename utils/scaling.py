@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from utils._validate import Device, FloatIn, Int, NonNegInt, OneOf, PosFloat, PosInt, Seed, Tensor, check_ids, checked
 from utils.text_data import get_batch
+
+MFU = FloatIn(0.0, 1.0, lo_open=True, text="a fraction of peak in (0, 1]")  # model FLOPs utilisation
 
 __all__ = [
     "CharMLPConfig", "CharMLP", "count_params", "lm_windows", "evaluate_char_lm", "LMRun", "train_char_lm",
@@ -45,15 +49,17 @@ __all__ = [
 
 # ---------------------------------------------------------------- 1. the model family
 
+@checked
 @dataclass
 class CharMLPConfig:
-    vocab_size: int  # V: distinct characters of the corpus
-    context_size: int = 16  # K: characters the model sees before predicting the next one
-    embed_dim: int = 8  # E: width of each character vector (embedding parameters are not counted in N)
-    hidden_size: int = 64  # H: width of every hidden layer; the main size knob
-    num_layers: int = 2  # hidden layers (GELU after each); the depth knob
+    vocab_size: PosInt  # V: distinct characters of the corpus
+    context_size: PosInt = 16  # K: characters the model sees before predicting the next one
+    embed_dim: PosInt = 8  # E: width of each character vector (embedding parameters are not counted in N)
+    hidden_size: PosInt = 64  # H: width of every hidden layer; the main size knob
+    num_layers: PosInt = 2  # hidden layers (GELU after each); the depth knob
 
 
+@checked
 class CharMLP(nn.Module):
     """Next-character MLP: ids ``(B, K)`` -> embed ``(B, K, E)`` -> flatten ``(B, K*E)`` ->
     ``num_layers`` x (Linear, GELU) ``(B, H)`` -> Linear -> logits ``(B, V)``."""
@@ -73,8 +79,10 @@ class CharMLP(nn.Module):
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(width, config.vocab_size)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+    @checked(dims={"K": "config.context_size"})
+    def forward(self, idx: Int[Tensor, "B K"]) -> torch.Tensor:
         cfg = self.config
+        check_ids("idx", idx, cfg.vocab_size)
         if (not isinstance(idx, torch.Tensor) or idx.dtype != torch.long or idx.ndim != 2
                 or idx.shape[1] != cfg.context_size):
             raise ValueError(f"idx must be int64 ids of shape (B, {cfg.context_size}), got "
@@ -83,6 +91,7 @@ class CharMLP(nn.Module):
         return self.head(self.body(x))  # (B, V)
 
 
+@checked
 def count_params(model: nn.Module, *, non_embedding: bool = False) -> int:
     """Number of parameters; ``non_embedding=True`` leaves out ``nn.Embedding`` tables, as
     Kaplan et al. (2020) do for N (an embedding lookup costs almost no FLOPs)."""
@@ -94,7 +103,8 @@ def count_params(model: nn.Module, *, non_embedding: bool = False) -> int:
     return total
 
 
-def lm_windows(data: torch.Tensor, context_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+@checked
+def lm_windows(data: Int[Tensor, "n"], context_size: PosInt) -> tuple[torch.Tensor, torch.Tensor]:
     """Every window of ``data`` (1-D ids, length n): inputs ``(M, K)`` and next ids ``(M,)``, M = n - K."""
     if not isinstance(data, torch.Tensor) or data.ndim != 1:
         raise ValueError(f"data must be a 1-D tensor of ids, got shape {tuple(getattr(data, 'shape', ()))}")
@@ -105,8 +115,10 @@ def lm_windows(data: torch.Tensor, context_size: int) -> tuple[torch.Tensor, tor
 
 
 @torch.no_grad()
-def evaluate_char_lm(model: CharMLP, X: torch.Tensor, y: torch.Tensor, *, batch_size: int = 4096) -> float:
+@checked
+def evaluate_char_lm(model: CharMLP, X: Int[Tensor, "M K"], y: Int[Tensor, "M"], *, batch_size: PosInt = 4096) -> float:
     """Mean cross-entropy in nats per character of ``model`` on windows ``X (M, K)``, targets ``y (M,)``."""
+    check_ids("y", y, model.config.vocab_size)
     was = model.training
     model.eval()
     total = 0.0
@@ -116,11 +128,12 @@ def evaluate_char_lm(model: CharMLP, X: torch.Tensor, y: torch.Tensor, *, batch_
     return total / len(y)
 
 
+@checked
 @dataclass
 class LMRun:
     """What :func:`train_char_lm` measured, one entry per evaluation."""
 
-    n_params: int  # non-embedding parameters (Kaplan's N)
+    n_params: NonNegInt  # non-embedding parameters (Kaplan's N)
     tokens: list[int] = field(default_factory=list)  # characters predicted in training so far
     train_loss: list[float] = field(default_factory=list)  # mean training loss since the last evaluation
     val_loss: list[float] = field(default_factory=list)  # nats per character on the whole validation split
@@ -132,8 +145,10 @@ class LMRun:
         return min(self.val_loss)
 
 
-def train_char_lm(model: CharMLP, train: torch.Tensor, val: torch.Tensor, *, steps: int, batch_size: int = 128,
-                  lr: float = 1e-2, eval_every: int = 100, seed: int = 0, progress: bool = True) -> LMRun:
+@checked
+def train_char_lm(model: CharMLP, train: Int[Tensor, "n"], val: Int[Tensor, "m"], *, steps: PosInt,
+                  batch_size: PosInt = 128, lr: PosFloat = 1e-2, eval_every: PosInt = 100, seed: Seed = 0,
+                  progress: bool = True) -> LMRun:
     """AdamW with cosine decay from ``lr`` to 0; batches of random windows from ``train`` (1-D ids).
 
     One step predicts ``batch_size`` characters, so a run sees ``steps * batch_size`` training
@@ -146,6 +161,7 @@ def train_char_lm(model: CharMLP, train: torch.Tensor, val: torch.Tensor, *, ste
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr!r}")
+    check_ids("train", train, model.config.vocab_size), check_ids("val", val, model.config.vocab_size)
     device = next(model.parameters()).device
     K = model.config.context_size
     X_val, y_val = (t.to(device) for t in lm_windows(val, K))  # (M, K), (M,)
@@ -183,6 +199,7 @@ PUBLISHED_EXPONENTS = {
 }
 
 
+@checked
 @dataclass(frozen=True)
 class PowerLawFit:
     """``L(x) = c + a * x**(-alpha)``; ``r2`` is the coefficient of determination of ``log L``."""
@@ -192,7 +209,8 @@ class PowerLawFit:
     c: float
     r2: float
 
-    def predict(self, x: np.ndarray | float) -> np.ndarray:
+    @checked
+    def predict(self, x: np.ndarray | float | Sequence[float]) -> np.ndarray:
         return self.c + self.a * np.asarray(x, dtype=float) ** (-self.alpha)
 
 
@@ -201,7 +219,9 @@ def _log_fit(logx: np.ndarray, logy: np.ndarray) -> tuple[float, float]:
     return math.exp(intercept), -slope  # a, alpha
 
 
-def fit_power_law(x, y, *, irreducible: bool = False) -> PowerLawFit:
+@checked
+def fit_power_law(x: np.ndarray | Sequence[float] | torch.Tensor, y: np.ndarray | Sequence[float] | torch.Tensor, *,
+                  irreducible: bool = False) -> PowerLawFit:
     """Least-squares fit of ``log y`` by ``log(c + a x^-alpha)``.
 
     Without ``irreducible`` (c = 0) this is a straight line on log-log axes. With it, ``c`` is
@@ -256,13 +276,15 @@ def _positive(name: str, value: object) -> float:
     return float(value)
 
 
-def training_flops(n_params: float, n_tokens: float) -> float:
+@checked
+def training_flops(n_params: PosFloat, n_tokens: PosFloat) -> float:
     """``6 N D``: forward ``2 N`` per token (one multiply and one add per weight), backward ``4 N``
     (gradients with respect to activations and to weights)."""
     return 6.0 * _positive("n_params", n_params) * _positive("n_tokens", n_tokens)
 
 
-def inference_flops_per_token(n_params: float) -> float:
+@checked
+def inference_flops_per_token(n_params: PosFloat) -> float:
     """``2 N``: one forward pass per generated token (attention over the context is left out)."""
     return 2.0 * _positive("n_params", n_params)
 
@@ -274,17 +296,20 @@ def _mfu(mfu: float) -> float:
     return mfu
 
 
-def gpu_hours(flops: float, peak_flops: float, mfu: float) -> float:
+@checked
+def gpu_hours(flops: PosFloat, peak_flops: PosFloat, mfu: MFU) -> float:
     """Hours one GPU needs for ``flops`` at ``mfu`` (model FLOPs utilisation) times ``peak_flops`` per second."""
     return _positive("flops", flops) / (_positive("peak_flops", peak_flops) * _mfu(mfu)) / 3600.0
 
 
-def training_days(flops: float, n_gpus: float, peak_flops: float, mfu: float) -> float:
+@checked
+def training_days(flops: PosFloat, n_gpus: PosFloat, peak_flops: PosFloat, mfu: MFU) -> float:
     """Wall-clock days on ``n_gpus`` GPUs working in parallel at ``mfu`` of their peak."""
     return gpu_hours(flops, peak_flops, mfu) / _positive("n_gpus", n_gpus) / 24.0
 
 
-def chinchilla_optimal(compute_flops: float, tokens_per_param: float = 20.0) -> tuple[float, float]:
+@checked
+def chinchilla_optimal(compute_flops: PosFloat, tokens_per_param: PosFloat = 20.0) -> tuple[float, float]:
     """Compute-optimal ``(N, D)`` for a budget C with ``D = r N`` (Hoffmann et al., 2022: r ~= 20):
     ``C = 6 N D = 6 r N^2``, so ``N = sqrt(C / (6 r))`` and ``D = r N``."""
     c, r = _positive("compute_flops", compute_flops), _positive("tokens_per_param", tokens_per_param)
@@ -292,6 +317,7 @@ def chinchilla_optimal(compute_flops: float, tokens_per_param: float = 20.0) -> 
     return n, r * n
 
 
+@checked
 @dataclass(frozen=True)
 class CostEstimate:
     train_flops: float  # 6 N D
@@ -302,8 +328,9 @@ class CostEstimate:
     inference_cost_per_million_tokens: float  # same hardware, price and MFU (a compute-bound lower bound)
 
 
-def estimate_cost(n_params: float, n_tokens: float, *, peak_flops: float, mfu: float, n_gpus: float,
-                  price_per_gpu_hour: float) -> CostEstimate:
+@checked
+def estimate_cost(n_params: PosFloat, n_tokens: PosFloat, *, peak_flops: PosFloat, mfu: MFU, n_gpus: PosFloat,
+                  price_per_gpu_hour: PosFloat) -> CostEstimate:
     """Training FLOPs, GPU-hours, days and cost, and the cost of generating one million tokens."""
     flops = training_flops(n_params, n_tokens)
     hours = gpu_hours(flops, peak_flops, mfu)
@@ -313,13 +340,14 @@ def estimate_cost(n_params: float, n_tokens: float, *, peak_flops: float, mfu: f
                         gpu_hours(per_token * 1e6, peak_flops, mfu) * price)
 
 
+@checked
 @dataclass(frozen=True)
 class KnownModel:
     name: str
-    n_params: float  # parameters
-    n_tokens: float  # training tokens
+    n_params: PosFloat  # parameters
+    n_tokens: PosFloat  # training tokens
     source: str  # where the two numbers are published
-    reported_flops: float | None = None  # training compute stated by the authors, if any
+    reported_flops: PosFloat | None = None  # training compute stated by the authors, if any
     note: str = ""
 
 
@@ -332,8 +360,10 @@ KNOWN_MODELS = [
 ]
 
 
-def matmul_flops_per_second(n: int = 1024, reps: int = 5, *, device: str | torch.device = "cpu",
-                            dtype: torch.dtype = torch.float32) -> float:
+@checked
+def matmul_flops_per_second(n: PosInt = 1024, reps: PosInt = 5, *, device: Device = "cpu",
+                            dtype: OneOf(torch.float32, torch.float64, torch.float16, torch.bfloat16) = torch.float32,
+                            ) -> float:
     """Measured throughput of an ``n x n`` matrix product (``2 n^3`` FLOPs), best of ``reps`` after a warm-up."""
     if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in (n, reps)):
         raise ValueError(f"n and reps must be positive ints, got {n!r} and {reps!r}")

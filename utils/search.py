@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
 import torch
+from torch import nn
+
+from utils._validate import Float, PosInt, Tensor, Texts, checked
 
 __all__ = [
     "SearchResult",
@@ -35,6 +39,7 @@ __all__ = [
 EmbedFn = Callable[[list[str]], torch.Tensor]
 
 
+@checked
 @dataclass(frozen=True)
 class SearchResult:
     """Rankings of a batch of queries: ``ids[q][r]`` is the document at rank ``r`` (0 = best)
@@ -63,7 +68,9 @@ def _check_k(k: object, n_docs: int) -> int:
     return int(k)
 
 
-def cosine_top_k(queries: torch.Tensor, docs: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+@checked(mixed_dtypes=True)
+def cosine_top_k(queries: Float[Tensor, "Q C"], docs: Float[Tensor, "N C"],
+                 k: PosInt) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-``k`` documents by cosine similarity.
 
     Args:
@@ -87,6 +94,7 @@ def cosine_top_k(queries: torch.Tensor, docs: torch.Tensor, k: int) -> tuple[tor
     return sims.topk(k, dim=1)  # (Q, k), (Q, k)
 
 
+@checked
 class SemanticSearcher:
     """Embed ``documents`` once with ``embed``; rank them for a query by cosine similarity.
 
@@ -96,7 +104,7 @@ class SemanticSearcher:
         embed: a function ``list[str] -> (n, C)`` tensor, e.g. :func:`minilm_embedder`.
     """
 
-    def __init__(self, documents: Sequence[str], embed: EmbedFn, ids: Sequence[str] | None = None):
+    def __init__(self, documents: Texts, embed: EmbedFn, ids: Sequence[str] | None = None):
         self.documents = _check_texts("documents", documents)
         self.ids = _check_ids(ids, len(self.documents))
         if not callable(embed):
@@ -108,18 +116,20 @@ class SemanticSearcher:
                              f"got {getattr(emb, 'shape', type(emb).__name__)}")
         self.doc_embeddings = emb.detach().float()  # (N, C)
 
-    def search(self, queries: Sequence[str], k: int = 5) -> SearchResult:
+    @checked
+    def search(self, queries: Texts, k: PosInt = 5) -> SearchResult:
         queries = _check_texts("queries", queries)
         scores, idx = cosine_top_k(self.embed(queries).float(), self.doc_embeddings, k)  # (Q, k)
         return SearchResult([[self.ids[j] for j in row] for row in idx.tolist()], scores.numpy())
 
 
+@checked
 class TfidfSearcher:
     """The lexical baseline: TF-IDF vectors of the words (scikit-learn's ``TfidfVectorizer``,
     English stop words removed, sublinear term frequency) ranked by cosine similarity.
     A query that shares no word with a document scores 0 against it."""
 
-    def __init__(self, documents: Sequence[str], ids: Sequence[str] | None = None):
+    def __init__(self, documents: Texts, ids: Sequence[str] | None = None):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.documents = _check_texts("documents", documents)
@@ -127,7 +137,8 @@ class TfidfSearcher:
         self.vectorizer = TfidfVectorizer(stop_words="english", sublinear_tf=True)
         self.doc_matrix = self.vectorizer.fit_transform(self.documents)  # (N, vocab), rows L2-normalised
 
-    def search(self, queries: Sequence[str], k: int = 5) -> SearchResult:
+    @checked
+    def search(self, queries: Texts, k: PosInt = 5) -> SearchResult:
         queries = _check_texts("queries", queries)
         k = _check_k(k, len(self.documents))
         sims = (self.vectorizer.transform(queries) @ self.doc_matrix.T).toarray()  # (Q, N)
@@ -148,7 +159,8 @@ def _check_ids(ids: Sequence[str] | None, n: int) -> list[str]:
     return ids
 
 
-def minilm_embedder(tokenizer, model, *, batch_size: int = 64) -> EmbedFn:
+@checked
+def minilm_embedder(tokenizer: Callable, model: nn.Module, *, batch_size: PosInt = 64) -> EmbedFn:
     """A function ``list[str] -> (n, 384)`` that embeds with a loaded all-MiniLM-L6-v2
     (mean pooling and L2 normalisation, :func:`utils.pretrained.embed_sentences`)."""
     from utils.pretrained import embed_sentences
@@ -174,7 +186,9 @@ def _as_set(rel: object) -> set[str]:
     return rel
 
 
-def recall_at_k(ranked: Sequence[Sequence[str]], relevant: Sequence[str | set[str]], k: int) -> float:
+@checked
+def recall_at_k(ranked: Sequence[Sequence[str]], relevant: Sequence[str | AbstractSet[str] | Sequence[str]],
+                k: PosInt) -> float:
     """Mean over queries of |relevant ∩ top-k| / |relevant|.
 
     ``ranked[q]`` lists ids best first; ``relevant[q]`` is one id or a set of ids. With one
@@ -187,7 +201,9 @@ def recall_at_k(ranked: Sequence[Sequence[str]], relevant: Sequence[str | set[st
                           for r, rel in zip(ranked, relevant)]))
 
 
-def mean_reciprocal_rank(ranked: Sequence[Sequence[str]], relevant: Sequence[str | set[str]]) -> float:
+@checked
+def mean_reciprocal_rank(ranked: Sequence[Sequence[str]],
+                         relevant: Sequence[str | AbstractSet[str] | Sequence[str]]) -> float:
     """MRR = mean over queries of 1 / (rank of the first relevant id), ranks counted from 1;
     a query with no relevant id in its ranking contributes 0."""
     _check_rankings(ranked, relevant)

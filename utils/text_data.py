@@ -16,6 +16,8 @@ from importlib import resources
 
 import torch
 
+from utils._validate import Device, FloatIn, Integer, PosInt, Tensor, check, checked
+
 __all__ = ["load_corpus", "corpus_path", "CharVocab", "LMSplit", "char_lm_split", "get_batch"]
 
 
@@ -29,6 +31,7 @@ def load_corpus() -> str:
     return (resources.files("utils") / "resources" / "corpus" / "book_prose.txt").read_text(encoding="utf-8")
 
 
+@checked
 class CharVocab:
     """A character-level tokenizer: one id per distinct character of ``text``, sorted.
 
@@ -46,6 +49,7 @@ class CharVocab:
     def __len__(self) -> int:
         return len(self.chars)
 
+    @checked
     def encode(self, text: str) -> list[int]:
         """String -> list of ids; raises ``ValueError`` naming the first unknown character."""
         try:
@@ -53,8 +57,11 @@ class CharVocab:
         except KeyError as err:
             raise ValueError(f"character {err.args[0]!r} is not in the vocabulary of {len(self)} characters") from None
 
-    def decode(self, ids: list[int] | torch.Tensor) -> str:
+    @checked
+    def decode(self, ids: list[int] | Integer[Tensor, "..."]) -> str:
         """Ids (list or 1-D tensor) -> string."""
+        bad = [i for i in (ids.flatten().tolist() if isinstance(ids, torch.Tensor) else ids) if not 0 <= i < len(self)]
+        check(not bad, "ids", f"ids in [0, {len(self)}) (the vocabulary size)", f"{bad[:3]}")
         if isinstance(ids, torch.Tensor):
             if ids.ndim != 1:
                 raise ValueError(f"ids must be 1-D, got shape {tuple(ids.shape)}")
@@ -62,16 +69,19 @@ class CharVocab:
         return "".join(self.chars[i] for i in ids)
 
 
+@checked
 @dataclass(frozen=True)
 class LMSplit:
     """Token ids for language modelling: ``train`` and ``val`` are 1-D long tensors."""
 
-    train: torch.Tensor
-    val: torch.Tensor
+    train: Integer[Tensor, "n"]
+    val: Integer[Tensor, "m"]
     vocab: CharVocab
 
 
-def char_lm_split(text: str | None = None, *, val_fraction: float = 0.1) -> LMSplit:
+@checked
+def char_lm_split(text: str | None = None, *,
+                  val_fraction: FloatIn(0.0, 1.0, lo_open=True, hi_open=True) = 0.1) -> LMSplit:
     """Encode ``text`` (default: the corpus) character by character and split it: the first
     ``1 - val_fraction`` for training, the rest for validation (a contiguous split, so that
     validation text is unseen)."""
@@ -81,11 +91,14 @@ def char_lm_split(text: str | None = None, *, val_fraction: float = 0.1) -> LMSp
     vocab = CharVocab(text)
     ids = torch.tensor(vocab.encode(text), dtype=torch.long)  # (N,)
     n_train = int(len(ids) * (1 - val_fraction))
+    check(0 < n_train < len(ids), "text", f"long enough to leave characters on both sides of the split "
+          f"(val_fraction={val_fraction})", f"{len(ids)} characters")
     return LMSplit(ids[:n_train], ids[n_train:], vocab)
 
 
-def get_batch(data: torch.Tensor, block_size: int, batch_size: int, *,
-              generator: torch.Generator | None = None, device: str | torch.device = "cpu"
+@checked
+def get_batch(data: Integer[Tensor, "n"], block_size: PosInt, batch_size: PosInt, *,
+              generator: torch.Generator | None = None, device: Device = "cpu"
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random windows of ``data`` (1-D ids): inputs ``x (B, T)`` and next-token targets
     ``y (B, T)`` with ``y[:, t] = x[:, t + 1]`` shifted by one position."""

@@ -29,7 +29,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from utils._validate import NonNegInt, PosInt, checked
 
 __all__ = [
     "NUM_BYTES",
@@ -109,9 +111,11 @@ def _train(tok: Tokenizer, trainer, texts: list[str], files: list[str]) -> None:
         tok.train_from_iterator((line for text in texts for line in text.split("\n")), trainer)
 
 
-def train_bpe_tokenizer(texts_or_files, vocab_size: int, save_dir: str | os.PathLike | None = None, *,
-                        min_frequency: int = 2, eos_token: str = "<|endoftext|>", pad_token: str = "<pad>",
-                        model_max_length: int = 1024) -> PreTrainedTokenizerFast:
+@checked
+def train_bpe_tokenizer(texts_or_files: str | os.PathLike | Iterable, vocab_size: int,
+                        save_dir: str | os.PathLike | None = None, *,
+                        min_frequency: PosInt = 2, eos_token: str = "<|endoftext|>", pad_token: str = "<pad>",
+                        model_max_length: PosInt = 1024) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE tokenizer (GPT-2 style) and wrap it for ``transformers``.
 
     Args:
@@ -154,9 +158,11 @@ def train_bpe_tokenizer(texts_or_files, vocab_size: int, save_dir: str | os.Path
     return wrapped
 
 
-def train_wordpiece_tokenizer(texts_or_files, vocab_size: int, save_dir: str | os.PathLike | None = None, *,
-                              min_frequency: int = 2, lowercase: bool = True,
-                              model_max_length: int = 512) -> PreTrainedTokenizerFast:
+@checked
+def train_wordpiece_tokenizer(texts_or_files: str | os.PathLike | Iterable, vocab_size: int,
+                              save_dir: str | os.PathLike | None = None, *,
+                              min_frequency: PosInt = 2, lowercase: bool = True,
+                              model_max_length: PosInt = 512) -> PreTrainedTokenizerFast:
     """Train a BERT-style WordPiece tokenizer (counterpart of MiniLM's, trained on our corpus).
 
     Lower-cases (``lowercase=True``, as uncased BERT), splits at whitespace and punctuation and
@@ -206,6 +212,7 @@ def _backend_model(tokenizer) -> dict:
     return json.loads(backend.to_str())["model"]
 
 
+@checked
 def readable_token(token: str) -> str:
     """Show a byte-level token as text: ``'Ġthe'`` -> ``'␣the'``, ``'Ċ'`` -> ``'↵'``.
 
@@ -221,7 +228,9 @@ def readable_token(token: str) -> str:
     return text.replace(" ", "␣").replace("\n", "↵")
 
 
-def bpe_merges(tokenizer, n: int | None = None, *, readable: bool = False) -> list[tuple[str, str]]:
+@checked
+def bpe_merges(tokenizer: PreTrainedTokenizerFast | Tokenizer, n: NonNegInt | None = None, *,
+               readable: bool = False) -> list[tuple[str, str]]:
     """The first ``n`` merges (all if ``None``) in the order training learned them.
 
     Each merge is a pair ``(left, right)`` whose concatenation became a new vocabulary entry;
@@ -240,7 +249,8 @@ def bpe_merges(tokenizer, n: int | None = None, *, readable: bool = False) -> li
     return [(a, b) for a, b in merges]
 
 
-def bpe_merge_steps(tokenizer, word: str) -> list[list[str]]:
+@checked
+def bpe_merge_steps(tokenizer: PreTrainedTokenizerFast, word: str) -> list[list[str]]:
     """Apply the merges to one word by hand, as BPE encoding does, and return every step.
 
     Starts from the word's bytes (one symbol each) and, while some adjacent pair is a learned
@@ -276,6 +286,7 @@ def bpe_merge_steps(tokenizer, word: str) -> list[list[str]]:
     return [[readable_token(s) for s in step] for step in steps]
 
 
+@checked
 @dataclass(frozen=True)
 class TokenizedText:
     """One string split by a tokenizer: vocabulary ``tokens``, their ``ids`` and readable ``pieces``."""
@@ -291,7 +302,8 @@ class TokenizedText:
         return "|".join(self.pieces)
 
 
-def tokenize_text(tokenizer, text: str, *, add_special_tokens: bool = False) -> TokenizedText:
+@checked
+def tokenize_text(tokenizer: PreTrainedTokenizerBase, text: str, *, add_special_tokens: bool = False) -> TokenizedText:
     """Split ``text`` into tokens and ids with a ``transformers`` tokenizer, and make them readable."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")

@@ -22,9 +22,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from utils._validate import Device, Duck, Float, Integer, PosFloat, PosInt, Tensor, check_ids, checked
+
 __all__ = ["History", "accuracy", "calibration_bins", "expected_calibration_error", "evaluate", "train_epoch", "fit"]
 
 
+@checked
 @dataclass
 class History:
     """Per-epoch metrics of a :func:`fit` run (lists of equal length, one entry per epoch)."""
@@ -39,6 +42,7 @@ class History:
     def epochs(self) -> int:
         return len(self.train_loss)
 
+    @checked
     def best(self, metric: str = "val_acc") -> float:
         """Best value of ``metric`` (max for accuracies, min for losses)."""
         values = getattr(self, metric, None)
@@ -57,8 +61,10 @@ class History:
         return {k: list(v) for k, v in self.__dict__.items()}
 
 
-def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
+@checked
+def accuracy(logits: Float[Tensor, "N K"], targets: Integer[Tensor, "N"]) -> float:
     """Fraction of rows of ``logits`` ``(N, num_classes)`` whose argmax equals ``targets`` ``(N,)``."""
+    check_ids("targets", targets, logits.shape[1])
     if logits.ndim != 2:
         raise ValueError(f"logits must have shape (N, num_classes), got {tuple(logits.shape)}")
     if targets.shape != logits.shape[:1]:
@@ -112,12 +118,13 @@ def _check_loader(name: str, loader: object) -> None:
 
 
 @torch.no_grad()
+@checked
 def evaluate(
     model: nn.Module,
     loader: Iterable,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     *,
-    device: torch.device | str | None = None,
+    device: Device | None = None,
     classification: bool = True,
 ) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` over ``loader`` (accuracy is ``nan`` for regression).
@@ -143,16 +150,17 @@ def evaluate(
     return total_loss / count, (correct / count if classification else float("nan"))
 
 
+@checked
 def train_epoch(
     model: nn.Module,
     loader: Iterable,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Duck("zero_grad", "step"),
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     *,
-    device: torch.device,
+    device: Device,
     classification: bool = True,
-    progress: object | None = None,
-    grad_clip: float | None = None,
+    progress: Duck("update", "set_postfix") | None = None,
+    grad_clip: PosFloat | None = None,
 ) -> tuple[float, float]:
     """One pass over ``loader``; returns mean training loss and accuracy."""
     model.train()
@@ -176,19 +184,20 @@ def train_epoch(
     return total_loss / max(count, 1), (correct / max(count, 1) if classification else float("nan"))
 
 
+@checked
 def fit(
     model: nn.Module,
     train_loader: DataLoader | Iterable,
     val_loader: DataLoader | Iterable | None = None,
     *,
-    epochs: int = 10,
-    lr: float = 1e-3,
-    optimizer: torch.optim.Optimizer | None = None,
+    epochs: PosInt = 10,
+    lr: PosFloat = 1e-3,
+    optimizer: Duck("zero_grad", "step") | None = None,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-    device: torch.device | str | None = None,
+    device: Device | None = None,
     classification: bool = True,
-    grad_clip: float | None = None,
-    scheduler: object | None = None,
+    grad_clip: PosFloat | None = None,
+    scheduler: Duck("step") | None = None,
     callbacks: Sequence[Callable[[int, History], object]] = (),
     progress: bool = True,
     restore_best: bool = False,

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.attention import MultiHeadAttention, causal_mask
+from utils._validate import Dropout, Float, Int, OneOf, PosFloat, PosInt, Seed, Tensor, check, check_ids, checked
+from utils.attention import Mask, MultiHeadAttention, causal_mask
 from utils.positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 
+@checked
 class TransformerBlock(nn.Module):
     r"""One Transformer encoder block (a decoder block when ``causal=True``).
 
@@ -43,7 +45,7 @@ class TransformerBlock(nn.Module):
     copies its weights; the block returns the attention weights of every head as well.
     """
 
-    def __init__(self, d_model: int, num_heads: int, d_ff: int, *, dropout: float = 0.0,
+    def __init__(self, d_model: PosInt, num_heads: PosInt, d_ff: PosInt, *, dropout: Dropout = 0.0,
                  norm_first: bool = True, causal: bool = False) -> None:
         super().__init__()
         if isinstance(d_ff, bool) or not isinstance(d_ff, int) or d_ff <= 0:
@@ -59,7 +61,9 @@ class TransformerBlock(nn.Module):
     def _ff(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.linear2(self.dropout(F.relu(self.linear1(x)))))  # (B, T, C)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    @checked(dims={"C": "self_attn.d_model"})
+    def forward(self, x: Float[Tensor, "B T C"],
+                mask: Mask | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` ``(B, T, C)``, optional boolean ``mask`` (True = may attend) -> ``(x, weights)``
         with ``weights`` ``(B, nh, T, T)``. ``causal=True`` adds the causal mask."""
         if self.causal:
@@ -76,7 +80,8 @@ class TransformerBlock(nn.Module):
         return x, weights
 
 
-def block_param_count(d_model: int, d_ff: int) -> dict[str, int]:
+@checked
+def block_param_count(d_model: PosInt, d_ff: PosInt) -> dict[str, int]:
     """Parameters of one :class:`TransformerBlock` (with biases), by formula.
 
     attention: W_q, W_k, W_v, W_O (4 C²) + 4 biases (4C); feed-forward: 2 C d_ff + d_ff + C;
@@ -88,19 +93,26 @@ def block_param_count(d_model: int, d_ff: int) -> dict[str, int]:
     return parts
 
 
+@checked
 @dataclass
 class TinyTransformerConfig:
-    vocab_size: int = 10  # V: token ids 0 .. V-1
-    max_len: int = 16  # longest sequence the positional table covers
-    d_model: int = 64  # C: width of every token vector
-    num_heads: int = 4  # nh: hs = C / nh = 16
-    num_layers: int = 2  # blocks stacked
-    d_ff: int = 128  # hidden width of the feed-forward network
-    dropout: float = 0.0  # synthetic tasks do not overfit at this size
-    positional: str = "learned"  # "learned" or "sinusoidal"
+    vocab_size: PosInt = 10  # V: token ids 0 .. V-1
+    max_len: PosInt = 16  # longest sequence the positional table covers
+    d_model: PosInt = 64  # C: width of every token vector
+    num_heads: PosInt = 4  # nh: hs = C / nh = 16
+    num_layers: PosInt = 2  # blocks stacked
+    d_ff: PosInt = 128  # hidden width of the feed-forward network
+    dropout: Dropout = 0.0  # synthetic tasks do not overfit at this size
+    positional: OneOf("learned", "sinusoidal") = "learned"  # "learned" or "sinusoidal"
     norm_first: bool = True  # pre-LN trains stably without warm-up
 
+    def __post_init__(self) -> None:
+        check(self.d_model % self.num_heads == 0, "d_model", f"divisible by num_heads={self.num_heads}", self.d_model)
+        check(self.positional != "sinusoidal" or self.d_model % 2 == 0, "d_model", "even for sinusoidal positions",
+              self.d_model)
 
+
+@checked
 class TinyTransformer(nn.Module):
     """Encoder-only Transformer: tokens ``(B, T)`` -> logits ``(B, T, V)``, one per position.
 
@@ -123,7 +135,8 @@ class TinyTransformer(nn.Module):
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size)
         nn.init.normal_(self.tok_emb.weight, std=0.02)  # same scale as the learned positions (GPT-2)
 
-    def forward_with_attention(self, idx: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    @checked
+    def forward_with_attention(self, idx: Int[Tensor, "B T"]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Logits ``(B, T, V)`` and the attention weights of each layer, a list of ``(B, nh, T, T)``."""
         if not isinstance(idx, torch.Tensor) or idx.dtype != torch.long or idx.ndim != 2:
             raise ValueError("idx must be an int64 tensor of token ids (B, T), got "
@@ -138,10 +151,12 @@ class TinyTransformer(nn.Module):
             maps.append(w)
         return self.head(self.norm(x)), maps  # (B, T, V)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+    @checked
+    def forward(self, idx: Int[Tensor, "B T"]) -> torch.Tensor:
         return self.forward_with_attention(idx)[0]
 
 
+@checked
 @dataclass
 class TrainResult:
     losses: list[float]  # training loss at every step
@@ -150,7 +165,8 @@ class TrainResult:
 
 
 @torch.no_grad()
-def token_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+@checked
+def token_accuracy(model: nn.Module, X: Int[Tensor, "N T"], y: Int[Tensor, "N T"]) -> tuple[float, float]:
     """``(token accuracy, whole-sequence accuracy)`` of ``model`` on ``X``, ``y`` ``(N, T)``."""
     was = model.training
     model.eval()
@@ -160,14 +176,17 @@ def token_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[
     return right.float().mean().item(), right.all(dim=1).float().mean().item()
 
 
-def train_sequence_model(model: nn.Module, X: torch.Tensor, y: torch.Tensor, X_test: torch.Tensor,
-                         y_test: torch.Tensor, *, steps: int = 1500, batch_size: int = 64, lr: float = 3e-3,
-                         seed: int = 0, progress: bool = True) -> TrainResult:
+@checked
+def train_sequence_model(model: nn.Module, X: Int[Tensor, "N T"], y: Int[Tensor, "N T"], X_test: Int[Tensor, "M T"],
+                         y_test: Int[Tensor, "M T"], *, steps: PosInt = 1500, batch_size: PosInt = 64,
+                         lr: PosFloat = 3e-3, seed: Seed = 0, progress: bool = True) -> TrainResult:
     """AdamW with linear warm-up (first 5 % of steps) then cosine decay; per-token cross-entropy.
 
     ``X``, ``y``: ``(N, T)`` token ids; batches are drawn with replacement from a seeded generator.
     ``progress`` draws a ``tqdm.auto`` bar over the steps.
     """
+    if (V := getattr(getattr(model, "config", None), "vocab_size", None)) is not None:
+        check_ids("y", y, V), check_ids("y_test", y_test, V)
     if X.shape != y.shape or X.ndim != 2:
         raise ValueError(f"X and y must both be (N, T), got {tuple(X.shape)} and {tuple(y.shape)}")
     gen = torch.Generator().manual_seed(seed)
