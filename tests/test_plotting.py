@@ -48,3 +48,17 @@ def test_image_grid_and_heatmap_do_not_mutate_inputs():
     with pytest.raises(ValueError, match="col_labels"):
         plotting.plot_heatmap(m, col_labels=["a"])
     plt.close("all")
+
+
+def test_heatmap_numbers_stay_readable_in_any_colour_map():
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from utils.plotting import plot_heatmap
+
+    for cmap in ("Blues", "viridis"):
+        ax = plot_heatmap(np.array([[0.0, 1.0]]), annotate=True, cmap=cmap, colorbar=False)
+        colours = {t.get_text(): t.get_color() for t in ax.texts}
+        light, dark = ("0.00", "1.00") if cmap == "Blues" else ("1.00", "0.00")  # Blues: 0 is white; viridis: 0 is dark
+        assert colours[light] == "black" and colours[dark] == "white", (cmap, colours)
+        plt.close(ax.figure)

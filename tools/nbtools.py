@@ -200,6 +200,7 @@ def check_answers(path: Path) -> list[str]:
                 problems.append(f"{rel}: cell {i} stores an error output ({out.get('ename')})")
         if "execution" in c.get("metadata", {}):
             problems.append(f"{rel}: cell {i} stores execution timestamps (python tools/nbtools.py execute strips them)")
+        problems += figure_problems(c, f"{rel}: cell {i}")
     return problems
 
 
@@ -350,6 +351,7 @@ def check(path: Path) -> list[str]:
                 problems.append(f"{rel}: cell {i} stores an error output ({out.get('ename')})")
         if "execution" in c.get("metadata", {}):
             problems.append(f"{rel}: cell {i} stores execution timestamps (python tools/nbtools.py execute strips them)")
+        problems += figure_problems(c, f"{rel}: cell {i}")
         if c.cell_type == "code" and _NBVAL_LINE.search(c.source):
             problems.append(f"{rel}: cell {i} carries an nbval comment a reader would see; use the cell tag "
                             "(python tools/nbtools.py tags)")

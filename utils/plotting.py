@@ -130,10 +130,10 @@ def plot_heatmap(matrix: np.ndarray | Sequence | Duck("detach"), ax: plt.Axes | 
     if col_labels is not None:
         ax.set_xticks(range(arr.shape[1]), labels=list(col_labels), rotation=45, ha="right")
     if annotate:
-        mid = (np.nanmax(arr) + np.nanmin(arr)) / 2
         for (r, c), v in np.ndenumerate(arr):
-            ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=7,
-                    color="white" if v < mid else "black")
+            red, green, blue, _ = im.cmap(im.norm(v))  # the cell's own colour, whatever the colour map
+            dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5  # perceived luminance (ITU-R BT.601)
+            ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=7, color="white" if dark else "black")
     if colorbar:
         ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     if title:
