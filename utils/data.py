@@ -66,6 +66,7 @@ class DigitsSplit:
         """Whether this split holds a validation set."""
         return self.X_val is not None
 
+    @checked
     def flat(self, *, with_val: bool = False) -> tuple[torch.Tensor, ...]:
         """The same split with images flattened to ``(N, 64)``.
 
