@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils._validate import Float, OneOf, PosInt, Tensor, check, checked
+from utils._validate import Float, OneOf, PosInt, Shaped, Tensor, check, checked
 from utils.conv import conv2d_unfold
 
 __all__ = ["batch_norm2d", "BasicBlock", "Subsample2d", "DOWNSAMPLERS", "SmallCNN", "TinyResNet"]
@@ -106,7 +106,7 @@ class Subsample2d(nn.Module):
         self.factor = factor
 
     @checked
-    def forward(self, x: Float[Tensor, "... H W"]) -> torch.Tensor:
+    def forward(self, x: Shaped[Tensor, "... H W"]) -> torch.Tensor:
         return x[..., ::self.factor, ::self.factor]  # (B, C, H/f, W/f)
 
 

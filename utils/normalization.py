@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from utils._validate import Float, PosFloat, PosInt, Tensor, check, checked
+from utils._validate import Float, PosFloat, PosInt, Tensor, checked
 
 __all__ = ["layer_norm", "rms_norm", "batch_norm", "LayerNorm", "RMSNorm"]
 
@@ -61,7 +61,8 @@ def batch_norm(x: Float[Tensor, "B C"], weight: Float[Tensor, "C"] | None = None
     """Batch normalisation in training mode, for contrast: each feature is normalised with the
     mean and biased variance of the **batch** ``(B, C) -> (B, C)`` (Ioffe and Szegedy, 2015).
     Counterpart: ``torch.nn.BatchNorm1d`` in training mode (running statistics not kept here)."""
-    check(x.shape[0] >= 2, "x", "a batch of at least 2 examples (batch statistics)", f"a batch of {x.shape[0]}")
+    if x.shape[0] < 2:
+        raise ValueError(f"batch statistics need at least 2 examples, got a batch of {x.shape[0]}")
     mean = x.mean(dim=0, keepdim=True)  # (1, C): over the batch, per feature
     var = x.var(dim=0, unbiased=False, keepdim=True)  # (1, C)
     y = (x - mean) / torch.sqrt(var + eps)
