@@ -77,7 +77,8 @@ def stream_batches(data: Int[Tensor, "N"], batch_size: PosInt) -> torch.Tensor:
 
 @checked
 def train_tbptt(model: CharRNNLM, data: Int[Tensor, "N"], *, batch_size: PosInt = 32, bptt: PosInt = 64,
-                epochs: PosInt = 1, lr: PosFloat = 3e-3, grad_clip: PosFloat = 1.0, progress: bool = True) -> list[float]:
+                epochs: PosInt = 1, lr: PosFloat = 3e-3, grad_clip: PosFloat = 1.0,
+                progress: bool = True) -> list[float]:
     """Train with truncated BPTT and teacher forcing; returns the loss of every chunk (nats/char).
 
     Per chunk: inputs ``x = streams[:, i:i+T]``, targets ``y = streams[:, i+1:i+T+1]`` (the next

@@ -35,7 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils._validate import Float, Int, IntIn, NonNegInt, OneOf, PosFloat, PosInt, Seed, Tensor, check, check_ids, checked
+from utils._validate import (Float, Int, IntIn, NonNegInt, OneOf, PosFloat, PosInt, Seed, Tensor, check, check_ids,
+                              checked)
 from utils.data import make_sequence_task
 
 __all__ = ["AdditiveAttention", "Seq2SeqGRU", "shift_right", "sample_batch", "train_seq2seq",

@@ -97,7 +97,8 @@ def draw_qkv(example: QKVExample | None = None) -> plt.Figure:
 
 
 @checked
-def multi_head_shapes(B: PosInt = 2, T: PosInt = 5, C: PosInt = 16, num_heads: PosInt = 4) -> dict[str, tuple[int, ...]]:
+def multi_head_shapes(B: PosInt = 2, T: PosInt = 5, C: PosInt = 16, num_heads: PosInt = 4
+                      ) -> dict[str, tuple[int, ...]]:
     """The shapes of the split and merge in :class:`utils.attention.MultiHeadAttention`, obtained by
     doing the reshapes on a zero tensor: ``q`` (B, T, C) -> ``split`` (B, T, nh, hs) ->
     ``heads`` (B, nh, T, hs) -> ``weights`` (B, nh, T, T) -> ``merged`` (B, T, C)."""

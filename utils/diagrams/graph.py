@@ -27,7 +27,8 @@ EDGES = [("w", "u", r"$\times x$"), ("x", "u", r"$\times w$"), ("u", "z", r"$\ti
 
 
 @checked
-def graph_example(x: Finite = 1.5, w: Finite = 0.8, b: Finite = -0.5, y: Finite = 1.0) -> dict[str, tuple[float, float]]:
+def graph_example(x: Finite = 1.5, w: Finite = 0.8, b: Finite = -0.5, y: Finite = 1.0
+                  ) -> dict[str, tuple[float, float]]:
     """Forward value and gradient dL/d(node) of every node of the graph, ``{name: (value, grad)}``,
     computed by autograd in float64; ``"y"`` holds the target, a constant (gradient 0, not a node)."""
     leaves = {k: torch.tensor(float(v), dtype=torch.float64, requires_grad=True) for k, v in
