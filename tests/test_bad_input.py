@@ -159,13 +159,19 @@ def _factories() -> dict[type, typing.Callable[[], object]]:
     from torch.utils.data import DataLoader, TensorDataset
     from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-    from utils import (faq, finetune, glossary, gpt, landmarks, optim, rnn, rnn_models, scaling,
-                       text_data, training, transformer)
+    from utils import (cnn_blocks, data, depth, encoder_decoder, faq, finetune, glossary, gpt, landmarks,
+                       normalization, optim, rnn, rnn_lm, rnn_models, scaling, seq2seq, text_data, training,
+                       transformer)
     from utils import distributed as dist
+    from utils.diagrams import attention as diagrams_attention
+    from utils.diagrams import conv as diagrams_conv
 
     tiny_gpt = dict(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=8)
+    tiny_seq2seq = dict(vocab_size=10, max_len=8, d_model=8, num_heads=2, num_layers=1, d_ff=16)
     return {
         nn.Module: lambda: nn.Linear(2, 2),
+        nn.Linear: lambda: nn.Linear(2, 2),
+        nn.BatchNorm2d: lambda: nn.BatchNorm2d(2),
         nn.MultiheadAttention: lambda: nn.MultiheadAttention(8, 2, batch_first=True),
         nn.RNNBase: lambda: nn.GRU(2, 3, batch_first=True),
         nn.GRU: lambda: nn.GRU(2, 3, batch_first=True),
@@ -197,6 +203,25 @@ def _factories() -> dict[type, typing.Callable[[], object]]:
         DataLoader: lambda: DataLoader(TensorDataset(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long)),
                                        batch_size=2),
         Path: lambda: Path("."),
+        data.DigitsSplit: lambda: data.DigitsSplit(torch.zeros(2, 1, 8, 8), torch.zeros(2, dtype=torch.long),
+                                                   torch.zeros(2, 1, 8, 8), torch.zeros(2, dtype=torch.long)),
+        normalization.LayerNorm: lambda: normalization.LayerNorm(4),
+        normalization.RMSNorm: lambda: normalization.RMSNorm(4),
+        cnn_blocks.BasicBlock: lambda: cnn_blocks.BasicBlock(2, 3, stride=2),
+        cnn_blocks.Subsample2d: lambda: cnn_blocks.Subsample2d(2),
+        cnn_blocks.SmallCNN: lambda: cnn_blocks.SmallCNN("max", (2, 2)),
+        cnn_blocks.TinyResNet: lambda: cnn_blocks.TinyResNet((2, 3)),
+        depth.ResidualBlock: lambda: depth.ResidualBlock(4),
+        encoder_decoder.DecoderBlock: lambda: encoder_decoder.DecoderBlock(8, 2, 16),
+        encoder_decoder.Seq2SeqTransformerConfig: lambda: encoder_decoder.Seq2SeqTransformerConfig(**tiny_seq2seq),
+        encoder_decoder.TransformerSeq2Seq: lambda: encoder_decoder.TransformerSeq2Seq(
+            encoder_decoder.Seq2SeqTransformerConfig(**tiny_seq2seq)),
+        seq2seq.AdditiveAttention: lambda: seq2seq.AdditiveAttention(3, 4, 5),
+        seq2seq.Seq2SeqGRU: lambda: seq2seq.Seq2SeqGRU(10, 4, 6, attention=True),
+        rnn_lm.CharRNNLM: lambda: rnn_lm.CharRNNLM(6, 4, 5),
+        diagrams_attention.QKVExample: lambda: diagrams_attention.qkv_example(),
+        diagrams_conv.Im2colExample: lambda: diagrams_conv.im2col_example(),
+        diagrams_conv.Layer1d: lambda: diagrams_conv.Layer1d("conv", 3, 1, 1),
     }
 
 

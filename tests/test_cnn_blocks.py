@@ -65,7 +65,7 @@ def test_batch_norm2d_and_shapes_and_errors():
     x = torch.randn(4, 3, 5, 5, dtype=DT)
     ref = copy.deepcopy(bn)
     torch.testing.assert_close(batch_norm2d(x, bn), ref(x))
-    with pytest.raises(ValueError, match=r"x must have shape \(B, C=3, H, W\)"):
+    with pytest.raises(ValueError, match=r"x must be of shape \(B, C=3, H, W\)"):
         batch_norm2d(torch.zeros(2, 4, 3, 3), bn)
     with pytest.raises(ValueError, match="C_in=4"):
         BasicBlock(4, 4)(torch.zeros(1, 3, 8, 8))

@@ -33,5 +33,5 @@ def test_untrained_model_is_near_uniform_and_training_lowers_the_loss():
     assert out.startswith("ab") and len(out) == 22 and set(out) <= set(vocab.chars)
     with pytest.raises(ValueError, match="prompt"):
         sample(model, vocab, "", 5)
-    with pytest.raises(ValueError, match="idx must be"):
+    with pytest.raises(TypeError, match="idx must be an int64 tensor"):
         model(torch.zeros(2, 3))

@@ -92,10 +92,10 @@ def test_validation_split_is_deterministic_and_depends_on_the_seed():
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(val_fraction=0.0), ValueError, "val_fraction must be a number in \\(0, 1\\)"),
     (dict(val_fraction=1.5), ValueError, "val_fraction must be a number in \\(0, 1\\)"),
-    (dict(val_fraction="0.2"), ValueError, "val_fraction"),
+    (dict(val_fraction="0.2"), TypeError, "val_fraction must be a number in \\(0, 1\\)"),
     (dict(val_fraction=0.01), ValueError, "at least one in each split"),
     (dict(val_fraction=0.99), ValueError, "at least one in each split"),
-    (dict(seed=1.5), TypeError, "seed must be an int"),
+    (dict(seed=1.5), TypeError, "seed must be a non-negative int"),
 ])
 def test_validation_split_rejects_bad_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):

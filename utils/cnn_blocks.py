@@ -17,23 +17,26 @@ Shapes: B batch, C channels, H/W height/width, K kernel size.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from utils._validate import Float, OneOf, PosInt, Shaped, Tensor, check, checked
 from utils.conv import conv2d_unfold
 
 __all__ = ["batch_norm2d", "BasicBlock", "Subsample2d", "DOWNSAMPLERS", "SmallCNN", "TinyResNet"]
 
 
-def batch_norm2d(x: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
+@checked
+def batch_norm2d(x: Float[Tensor, "B C H W"], bn: nn.BatchNorm2d) -> torch.Tensor:
     """Batch normalisation of ``x (B, C, H, W)`` with the parameters and buffers of ``bn``.
 
     Training mode: per channel, the mean and biased variance over ``(B, H, W)`` normalise; the
     running statistics are updated in place with ``bn.momentum`` (the **unbiased** variance, as
     PyTorch does). Evaluation mode: the running statistics normalise. Counterpart: ``bn(x)``."""
-    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != bn.num_features:
-        raise ValueError(f"x must have shape (B, C={bn.num_features}, H, W), got {tuple(getattr(x, 'shape', ()))}")
+    check(x.shape[1] == bn.num_features, "x", f"of shape (B, C={bn.num_features}, H, W) to match bn", tuple(x.shape))
     if bn.training:
         mean = x.mean(dim=(0, 2, 3))  # (C,)
         var = x.var(dim=(0, 2, 3), unbiased=False)  # (C,)
@@ -49,6 +52,7 @@ def batch_norm2d(x: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
     return y * bn.weight[None, :, None, None] + bn.bias[None, :, None, None]
 
 
+@checked
 class BasicBlock(nn.Module):
     """The ResNet basic block ``(B, C_in, H, W) -> (B, C_out, H/s, W/s)``.
 
@@ -59,11 +63,8 @@ class BasicBlock(nn.Module):
             instead of the torch layers (same parameters, same result; slower).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, *, scratch: bool = False) -> None:
+    def __init__(self, in_channels: PosInt, out_channels: PosInt, stride: PosInt = 1, *, scratch: bool = False) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("stride", stride)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, stride=1, padding=1, bias=False)
@@ -74,10 +75,8 @@ class BasicBlock(nn.Module):
                                             nn.BatchNorm2d(out_channels))
         self.stride, self.scratch = stride, scratch
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != self.conv1.in_channels:
-            raise ValueError(f"x must have shape (B, C_in={self.conv1.in_channels}, H, W), "
-                             f"got {tuple(getattr(x, 'shape', ()))}")
+    @checked(dims={"C_in": "conv1.in_channels"})
+    def forward(self, x: Float[Tensor, "B C_in H W"]) -> torch.Tensor:
         if self.scratch:
             return self._forward_scratch(x)
         identity = x if self.downsample is None else self.downsample(x)  # (B, C_out, H/s, W/s)
@@ -96,22 +95,25 @@ class BasicBlock(nn.Module):
         return F.relu(out + identity)  # (B, C_out, H/s, W/s)
 
 
+@checked
 class Subsample2d(nn.Module):
     """Plain downsampling: keep every ``factor``-th row and column, ``x[..., ::f, ::f]``. The
     control for pooling: it halves the resolution like a 2x2 pooling but looks at one pixel of
     each window."""
 
-    def __init__(self, factor: int = 2) -> None:
+    def __init__(self, factor: PosInt = 2) -> None:
         super().__init__()
         self.factor = factor
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @checked
+    def forward(self, x: Shaped[Tensor, "... H W"]) -> torch.Tensor:
         return x[..., ::self.factor, ::self.factor]  # (B, C, H/f, W/f)
 
 
 DOWNSAMPLERS = {"max": lambda: nn.MaxPool2d(2), "avg": lambda: nn.AvgPool2d(2), "subsample": lambda: Subsample2d(2)}
 
 
+@checked
 class SmallCNN(nn.Module):
     """Three stages of conv3x3 (padding 1) -> BN -> ReLU -> 2x downsampling, then global average
     pooling and a linear classifier: ``(B, 1, H, W) -> (B, classes)``.
@@ -120,10 +122,10 @@ class SmallCNN(nn.Module):
     ``"subsample"`` (:class:`Subsample2d`): everything else is identical, so the three differ only
     in how they halve the resolution."""
 
-    def __init__(self, downsample: str = "max", channels: tuple[int, ...] = (16, 32, 32), num_classes: int = 10) -> None:
+    def __init__(self, downsample: OneOf(*DOWNSAMPLERS) = "max", channels: Sequence[PosInt] = (16, 32, 32),
+                 num_classes: PosInt = 10) -> None:
         super().__init__()
-        if downsample not in DOWNSAMPLERS:
-            raise ValueError(f"downsample must be one of {sorted(DOWNSAMPLERS)}, got {downsample!r}")
+        self.min_size = 2 ** len(channels)  # each stage halves H and W
         layers, c_in = [], 1
         for c in channels:
             layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
@@ -132,17 +134,21 @@ class SmallCNN(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(c_in, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @checked
+    def forward(self, x: Float[Tensor, "B 1 H W"]) -> torch.Tensor:
+        check(min(x.shape[2:]) >= self.min_size, "x", f"at least {self.min_size} pixels high and wide", tuple(x.shape))
         return self.head(self.features(x).mean(dim=(2, 3)))  # global average pooling: (B, C)
 
 
+@checked
 class TinyResNet(nn.Module):
     """A ResNet for small grey images: a 3x3 stem (conv, BN, ReLU) and 2x2 max pooling, one
     :class:`BasicBlock` per entry of ``channels`` (stride 1, then 2), global average pooling and
     a linear classifier: ``(B, 1, H, W) -> (B, classes)``."""
 
-    def __init__(self, channels: tuple[int, ...] = (16, 32, 64), num_classes: int = 10) -> None:
+    def __init__(self, channels: Sequence[PosInt] = (16, 32, 64), num_classes: PosInt = 10) -> None:
         super().__init__()
+        check(len(channels) > 0, "channels", "a non-empty sequence of positive ints", channels)
         self.stem = nn.Sequential(nn.Conv2d(1, channels[0], 3, padding=1, bias=False), nn.BatchNorm2d(channels[0]),
                                   nn.ReLU(), nn.MaxPool2d(2))
         blocks, c_in = [], channels[0]
@@ -152,5 +158,7 @@ class TinyResNet(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Linear(c_in, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @checked
+    def forward(self, x: Float[Tensor, "B 1 H W"]) -> torch.Tensor:
+        check(min(x.shape[2:]) >= 2, "x", "at least 2 pixels high and wide (the stem pools 2x2)", tuple(x.shape))
         return self.head(self.blocks(self.stem(x)).mean(dim=(2, 3)))  # (B, classes)

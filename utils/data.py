@@ -66,6 +66,7 @@ class DigitsSplit:
         """Whether this split holds a validation set."""
         return self.X_val is not None
 
+    @checked
     def flat(self, *, with_val: bool = False) -> tuple[torch.Tensor, ...]:
         """The same split with images flattened to ``(N, 64)``.
 
@@ -75,7 +76,7 @@ class DigitsSplit:
         if not with_val:
             return (self.X_train.flatten(1), self.y_train, self.X_test.flatten(1), self.y_test)
         if not self.has_val:
-            raise ValueError("with_val=True needs a split made with val_size > 0, "
+            raise ValueError("with_val=True needs a split made with val_size, "
                              "e.g. load_digits_split(val_size=DIGITS_VAL_SIZE)")
         return (self.X_train.flatten(1), self.y_train, self.X_val.flatten(1), self.y_val,
                 self.X_test.flatten(1), self.y_test)
@@ -91,14 +92,14 @@ def _check_size(name: str, value: object, low: int, high: int) -> int:
 
 @checked
 def load_digits_split(test_size: IntIn(10, 1787) = DIGITS_TEST_SIZE, seed: Seed = 0, *,
-                      val_size: IntIn(0, 1777) = 0) -> DigitsSplit:
+                      val_size: IntIn(10, 1777) | None = None) -> DigitsSplit:
     """Load scikit-learn's bundled digits as tensors with a fixed, stratified split.
 
     Args:
         test_size: number of test images, between 10 and 1,787 (default 450).
         seed: the split's random state; keep the default to compare with the book.
         val_size: number of validation images held out of the training images (stratified),
-            0 (default: no validation set, the train/test split of earlier chapters) or
+            ``None`` (default: no validation set, the train/test split of earlier chapters) or
             between 10 and the number that leaves 10 training images. The test set does not depend on it:
             ``val_size`` only moves images from training to validation.
             ``DIGITS_VAL_SIZE`` (347) gives the book's 1,000 / 347 / 450 split.
@@ -107,7 +108,7 @@ def load_digits_split(test_size: IntIn(10, 1787) = DIGITS_TEST_SIZE, seed: Seed 
     from sklearn.model_selection import train_test_split
 
     test_size = _check_size("test_size", test_size, 10, 1787)
-    if val_size != 0:  # stratified: at least one image per class in each part
+    if val_size is not None:  # stratified: at least one image per class in each part
         val_size = _check_size("val_size", val_size, 10, 1797 - test_size - 10)
     digits = load_digits()
     X = digits.images.astype(np.float32) / 16.0  # (1797, 8, 8) in [0, 1]
@@ -116,7 +117,7 @@ def load_digits_split(test_size: IntIn(10, 1787) = DIGITS_TEST_SIZE, seed: Seed 
         X, y, test_size=test_size, random_state=seed, stratify=y
     )
     as_img = lambda a: torch.from_numpy(a).unsqueeze(1)  # (N, 8, 8) -> (N, 1, 8, 8)
-    if val_size == 0:
+    if val_size is None:
         return DigitsSplit(as_img(X_tr), torch.from_numpy(y_tr), as_img(X_te), torch.from_numpy(y_te))
     X_tr, X_va, y_tr, y_va = train_test_split(
         X_tr, y_tr, test_size=val_size, random_state=seed, stratify=y_tr
@@ -132,7 +133,7 @@ def digits_loaders(
     flat: bool = False,
     seed: Seed = 0,
     test_size: IntIn(10, 1787) = DIGITS_TEST_SIZE,
-    val_size: IntIn(0, 1777) = 0,
+    val_size: IntIn(10, 1777) | None = None,
 ) -> tuple[DataLoader, ...]:
     """``DataLoader`` s over the fixed digits split: ``(train, test)``, or with ``val_size``
     ``(train, val, test)``.
@@ -142,9 +143,9 @@ def digits_loaders(
         flat: give ``(B, 64)`` vectors instead of ``(B, 1, 8, 8)`` images.
         seed: seeds the split and the shuffling order of the training loader.
         test_size: number of test images (default 450).
-        val_size: number of validation images held out of the training images; 0 (default)
-            returns the two loaders ``(train, test)`` of earlier code, a positive number the
-            three loaders ``(train, val, test)``. ``DIGITS_VAL_SIZE`` is the book's choice.
+        val_size: number of validation images held out of the training images; ``None`` (default)
+            returns the two loaders ``(train, test)`` of earlier code, a number the three
+            loaders ``(train, val, test)``. ``DIGITS_VAL_SIZE`` is the book's choice.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")

@@ -44,12 +44,15 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
+from utils._validate import (Device, Float, Int, NonNegInt, PosFloat, PosInt, Tensor, check, check_ids,
+                              checked)
 from utils.distributed import DataParallelConfig, make_mlp
 
 __all__ = ["setup_distributed", "epoch_batches", "reference_run", "train", "main"]
 
 
-def setup_distributed(timeout_s: float = 120.0) -> tuple[int, int, int, torch.device]:
+@checked
+def setup_distributed(timeout_s: PosFloat = 120.0) -> tuple[int, int, int, torch.device]:
     """Join the process group torchrun prepared; returns ``(rank, local_rank, world_size, device)``.
 
     On a machine with GPUs: backend ``nccl`` and one GPU per process, ``cuda:<local_rank>``. On CPUs:
@@ -69,12 +72,12 @@ def setup_distributed(timeout_s: float = 120.0) -> tuple[int, int, int, torch.de
     return rank, local_rank, world_size, device
 
 
-def epoch_batches(num_samples: int, config: DataParallelConfig, epoch: int) -> torch.Tensor:
+@checked
+def epoch_batches(num_samples: PosInt, config: DataParallelConfig, epoch: NonNegInt) -> torch.Tensor:
     """The global batches of one epoch as ``DistributedSampler`` + ``DataLoader`` form them, ``(K, B)``:
     ``perm = randperm(N)`` seeded with ``seed + epoch``, cut into ``K = N // B`` consecutive batches."""
     B = config.global_batch_size
-    if num_samples < B:
-        raise ValueError(f"num_samples ({num_samples}) must be at least global_batch_size ({B})")
+    check(num_samples >= B, "num_samples", f"at least global_batch_size ({B})", num_samples)
     gen = torch.Generator()
     gen.manual_seed(config.seed + epoch)  # DistributedSampler.__iter__ does exactly this
     perm = torch.randperm(num_samples, generator=gen)
@@ -82,10 +85,14 @@ def epoch_batches(num_samples: int, config: DataParallelConfig, epoch: int) -> t
     return perm[: K * B].view(K, B)  # (K, B)
 
 
-def reference_run(X: torch.Tensor, y: torch.Tensor, config: DataParallelConfig, epochs: int
+@checked
+def reference_run(X: Float[Tensor, "N 64"], y: Int[Tensor, "N"], config: DataParallelConfig, epochs: PosInt
                   ) -> tuple[dict[str, torch.Tensor], list[float]]:
     """One process, each step on a whole global batch (:func:`epoch_batches`): what DDP must reproduce.
     Returns the final parameters and the loss of every step."""
+    check_ids("y", y, 10)  # the digits' classes
+    check(len(X) >= config.global_batch_size, "X", f"at least global_batch_size = {config.global_batch_size} rows",
+          tuple(X.shape))
     dtype = getattr(torch, config.dtype)
     model = make_mlp(config)
     opt = torch.optim.SGD(model.parameters(), lr=config.lr)
@@ -100,16 +107,19 @@ def reference_run(X: torch.Tensor, y: torch.Tensor, config: DataParallelConfig, 
     return {k: v.detach().clone() for k, v in model.state_dict().items()}, losses
 
 
-def train(X: torch.Tensor, y: torch.Tensor, config: DataParallelConfig, epochs: int, *, rank: int,
-          local_rank: int, world_size: int, device: torch.device, set_epoch: bool = True
+@checked
+def train(X: Float[Tensor, "N 64"], y: Int[Tensor, "N"], config: DataParallelConfig, epochs: PosInt, *,
+          rank: NonNegInt, local_rank: NonNegInt, world_size: PosInt, device: Device, set_epoch: bool = True
           ) -> tuple[dict[str, torch.Tensor], list[float], float]:
     """The training loop of one rank. Returns (parameters, global-batch loss per step, loop seconds).
 
     ``set_epoch=False`` leaves out ``sampler.set_epoch(epoch)`` (the classic bug: every epoch then
     sees the same order)."""
-    if config.global_batch_size % world_size:
-        raise ValueError(f"global_batch_size ({config.global_batch_size}) must be divisible by world_size "
-                         f"({world_size})")
+    check(config.global_batch_size % world_size == 0, "world_size",
+          f"a divisor of config.global_batch_size ({config.global_batch_size})", world_size)
+    check(rank < world_size, "rank", f"below world_size ({world_size})", rank)
+    check_ids("y", y, 10)
+    device = torch.device(device)
     dtype = getattr(torch, config.dtype)
     dataset = TensorDataset(X.to(dtype), y)
     sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=config.seed,
@@ -140,6 +150,7 @@ def train(X: torch.Tensor, y: torch.Tensor, config: DataParallelConfig, epochs: 
     return params, losses, seconds.item()
 
 
+@checked
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="torchrun --nproc_per_node=N -m utils.ddp_train",
                                      description=__doc__.split("\n\n")[0])

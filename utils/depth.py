@@ -22,25 +22,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from utils._validate import Float, NonNegInt, OneOf, PosInt, Seed, Tensor, checked
 
 __all__ = ["INIT_SCHEMES", "init_linear_", "predicted_rms_factor", "SignalProfile", "signal_profile",
            "ResidualBlock", "deep_mlp", "SavedActivations", "saved_activations"]
 
 INIT_SCHEMES = ("default", "xavier", "he")
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"relu": F.relu, "tanh": torch.tanh}
+Scheme = OneOf(*INIT_SCHEMES)
+Activation = OneOf(*_ACTIVATIONS)
 
 
-def init_linear_(layer: nn.Linear, scheme: str) -> nn.Linear:
+@checked
+def init_linear_(layer: Annotated[nn.Linear, "an nn.Linear layer"], scheme: Scheme) -> nn.Linear:
     """Initialise ``layer`` in place: ``"default"`` keeps PyTorch's weights, ``"xavier"`` uses
     ``xavier_normal_`` and ``"he"`` ``kaiming_normal_`` (fan-in, ReLU gain), both with zero bias."""
-    if not isinstance(layer, nn.Linear):
-        raise TypeError(f"layer must be an nn.Linear, got {type(layer).__name__}")
-    if scheme not in INIT_SCHEMES:
-        raise ValueError(f"scheme must be one of {INIT_SCHEMES}, got {scheme!r}")
     if scheme == "xavier":
         nn.init.xavier_normal_(layer.weight)
     elif scheme == "he":
@@ -50,18 +52,16 @@ def init_linear_(layer: nn.Linear, scheme: str) -> nn.Linear:
     return layer
 
 
-def predicted_rms_factor(scheme: str, activation: str = "relu") -> float:
+@checked
+def predicted_rms_factor(scheme: Scheme, activation: Activation = "relu") -> float:
     """Per-layer factor of the root mean square of the pre-activations predicted by the variance
     argument for square layers: ``sqrt(n Var(w) g)`` with ``g = 1/2`` for ReLU and ``g = 1`` for tanh
     (its slope at 0, valid while the units are not saturated)."""
     n_var = {"default": 1 / 3, "xavier": 1.0, "he": 2.0}
-    if scheme not in n_var:
-        raise ValueError(f"scheme must be one of {INIT_SCHEMES}, got {scheme!r}")
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
     return (n_var[scheme] * (0.5 if activation == "relu" else 1.0)) ** 0.5
 
 
+@checked
 @dataclass
 class SignalProfile:
     """Root mean square, layer by layer (index 0 = first layer), of the pre-activations
@@ -71,19 +71,15 @@ class SignalProfile:
     backward_rms: list[float]
 
 
-def signal_profile(scheme: str, *, activation: str = "relu", depth: int = 20, width: int = 256,
-                   batch_size: int = 512, zero_bias: bool = True, seed: int = 0) -> SignalProfile:
+@checked
+def signal_profile(scheme: Scheme, *, activation: Activation = "relu", depth: PosInt = 20, width: PosInt = 256,
+                   batch_size: PosInt = 512, zero_bias: bool = True, seed: Seed = 0) -> SignalProfile:
     """Push a standard-normal batch ``(B, C)`` through ``depth`` square linear layers (``C -> C``)
     with ``activation``, initialised with ``scheme``; back-propagate a loss ``sum(out * g)`` with
     ``g`` standard normal; return the RMS of every pre-activation and of its gradient.
 
     ``zero_bias`` sets the biases to 0 for every scheme, so that only the weights' variance acts
     (PyTorch's default biases would add a constant of variance ``1/(3C)`` per layer)."""
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
-    for name, value in (("depth", depth), ("width", width), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
     act = _ACTIVATIONS[activation]
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):  # seed the layers' initialisation without touching the caller's RNG
@@ -104,28 +100,29 @@ def signal_profile(scheme: str, *, activation: str = "relu", depth: int = 20, wi
     return SignalProfile([rms(z) for z in zs], [rms(z.grad) for z in zs])
 
 
+@checked
 class ResidualBlock(nn.Module):
     """``x + W_2 relu(W_1 x + b_1) + b_2``: a two-layer MLP branch added to an identity path
     ``(B, C) -> (B, C)`` (He et al., 2016). With ``residual=False`` the same layers without the
     skip, ``relu(W_2 relu(W_1 x + b_1) + b_2)``, so both networks have the same parameters."""
 
-    def __init__(self, width: int, *, residual: bool = True) -> None:
+    def __init__(self, width: PosInt, *, residual: bool = True) -> None:
         super().__init__()
         self.linear1, self.linear2 = nn.Linear(width, width), nn.Linear(width, width)
         self.residual = residual
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @checked(dims={"C": "linear1.in_features"})
+    def forward(self, x: Float[Tensor, "B C"]) -> torch.Tensor:
         branch = self.linear2(F.relu(self.linear1(x)))  # (B, C)
         return x + branch if self.residual else F.relu(branch)
 
 
-def deep_mlp(num_blocks: int, *, in_features: int = 64, width: int = 64, num_classes: int = 10,
-             residual: bool = True, init: str = "default") -> nn.Sequential:
+@checked
+def deep_mlp(num_blocks: PosInt, *, in_features: PosInt = 64, width: PosInt = 64, num_classes: PosInt = 10,
+             residual: bool = True, init: Scheme = "default") -> nn.Sequential:
     """``Linear(in, C)``, ``num_blocks`` :class:`ResidualBlock` s (2 linear layers each) and a
     ``Linear(C, classes)`` head: ``2 num_blocks + 2`` linear layers, ``(B, in) -> (B, classes)``.
     ``init`` applies :func:`init_linear_` to every linear layer."""
-    if isinstance(num_blocks, bool) or not isinstance(num_blocks, int) or num_blocks < 0:
-        raise ValueError(f"num_blocks must be a non-negative int, got {num_blocks!r}")
     model = nn.Sequential(nn.Linear(in_features, width),
                           *[ResidualBlock(width, residual=residual) for _ in range(num_blocks)],
                           nn.Linear(width, num_classes))
@@ -135,16 +132,18 @@ def deep_mlp(num_blocks: int, *, in_features: int = 64, width: int = 64, num_cla
     return model
 
 
+@checked
 @dataclass
 class SavedActivations:
     """Tensors autograd saved for the backward pass during one forward call (parameters
     excluded, each storage counted once): ``count`` storages holding ``bytes`` bytes."""
 
-    count: int
-    bytes: int
+    count: NonNegInt
+    bytes: NonNegInt
 
 
-def saved_activations(fn: Callable[[], torch.Tensor], exclude: nn.Module | None = None) -> SavedActivations:
+@checked
+def saved_activations(fn: Callable[[], object], exclude: nn.Module | None = None) -> SavedActivations:
     """Run ``fn()`` and measure what autograd keeps for the backward pass, through
     ``torch.autograd.graph.saved_tensors_hooks``: every tensor an operation saves passes through
     the hook. Storages of ``exclude`` 's parameters (the weights, which exist anyway) are left

@@ -19,31 +19,28 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from utils._validate import Float, Int, Integer, IntIn, PosInt, Real, Seed, Tensor, check, checked
 from utils.data import load_digits_split
 
 __all__ = ["enlarge", "place", "CanvasSplit", "canvas_digits"]
 
 
-def enlarge(images: torch.Tensor, scale: int = 2) -> torch.Tensor:
+@checked
+def enlarge(images: Float[Tensor, "N 1 H W"], scale: PosInt = 2) -> torch.Tensor:
     """``(N, 1, 8, 8) -> (N, 1, 8 scale, 8 scale)`` by bilinear interpolation."""
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 1:
-        raise ValueError(f"images must have shape (N, 1, H, W), got {tuple(getattr(images, 'shape', ()))}")
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-        raise ValueError(f"scale must be a positive int, got {scale!r}")
     return F.interpolate(images, scale_factor=scale, mode="bilinear", align_corners=False)
 
 
-def place(images: torch.Tensor, canvas: int = 32, shift: tuple[int, int] | torch.Tensor = (0, 0)) -> torch.Tensor:
+@checked
+def place(images: Real[Tensor, "N C h w"], canvas: PosInt = 32,
+          shift: tuple[int, int] | Integer[Tensor, "2"] | Integer[Tensor, "N 2"] = (0, 0)) -> torch.Tensor:
     """Paste ``images (N, 1, h, w)`` on a zero canvas ``(N, 1, S, S)``, centred and then moved by
     ``shift``: one ``(dy, dx)`` for all images, or a ``(N, 2)`` integer tensor, one per image.
     Positive ``dy`` moves down, positive ``dx`` right. The image must stay inside the canvas."""
-    if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        raise ValueError(f"images must have shape (N, 1, h, w), got {tuple(getattr(images, 'shape', ()))}")
     N, _, h, w = images.shape
+    check(canvas >= max(h, w), "canvas", f"at least as large as the images ({h}x{w})", canvas)
     shifts = torch.as_tensor(shift, dtype=torch.long)
-    shifts = shifts.expand(N, 2) if shifts.shape == (2,) else shifts
-    if shifts.shape != (N, 2):
-        raise ValueError(f"shift must be (dy, dx) or an (N, 2) tensor with N={N}, got shape {tuple(shifts.shape)}")
+    shifts = shifts.expand(N, 2) if shifts.shape == (2,) else shifts  # (N, 2)
     top, left = (canvas - h) // 2, (canvas - w) // 2
     ys, xs = top + shifts[:, 0], left + shifts[:, 1]
     if ys.min() < 0 or xs.min() < 0 or (ys + h).max() > canvas or (xs + w).max() > canvas:
@@ -55,26 +52,26 @@ def place(images: torch.Tensor, canvas: int = 32, shift: tuple[int, int] | torch
     return out
 
 
+@checked
 @dataclass(frozen=True)
 class CanvasSplit:
     """Enlarged digits ``(N, 1, s, s)`` (not yet placed) with labels ``(N,)``, split three ways."""
 
-    X_train: torch.Tensor
-    y_train: torch.Tensor
-    X_val: torch.Tensor
-    y_val: torch.Tensor
-    X_test: torch.Tensor
-    y_test: torch.Tensor
+    X_train: Float[Tensor, "N 1 s s"]
+    y_train: Int[Tensor, "N"]
+    X_val: Float[Tensor, "V 1 s s"]
+    y_val: Int[Tensor, "V"]
+    X_test: Float[Tensor, "M 1 s s"]
+    y_test: Int[Tensor, "M"]
 
 
-def canvas_digits(scale: int = 2, val_size: int = 300, seed: int = 0) -> CanvasSplit:
+@checked
+def canvas_digits(scale: PosInt = 2, val_size: IntIn(10, 1000) = 300, seed: Seed = 0) -> CanvasSplit:
     """The book's digits split (1,347 train, 450 test) with ``val_size`` training images held
     out (stratified, seeded), each image enlarged ``scale`` times: place them with :func:`place`."""
     from sklearn.model_selection import train_test_split
 
     split = load_digits_split()
-    if isinstance(val_size, bool) or not isinstance(val_size, int) or not 10 <= val_size <= 1000:
-        raise ValueError(f"val_size must be an int between 10 and 1000, got {val_size!r}")
     idx = torch.arange(len(split.y_train)).numpy()
     tr, va = train_test_split(idx, test_size=val_size, random_state=seed, stratify=split.y_train.numpy())
     tr, va = torch.from_numpy(tr), torch.from_numpy(va)

@@ -27,23 +27,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.attention import MultiHeadAttention, causal_mask
+from utils._validate import Dropout, Float, Int, PosInt, Tensor, check, check_ids, checked
+from utils.attention import Mask, MultiHeadAttention, causal_mask
 from utils.positional import LearnedPositionalEmbedding
 from utils.transformer import TransformerBlock
 
 __all__ = ["DecoderBlock", "Seq2SeqTransformerConfig", "TransformerSeq2Seq"]
 
 
+@checked
 class DecoderBlock(nn.Module):
     """One decoder block: causal self-attention, cross-attention to ``memory``, feed-forward
     network (``d_ff`` hidden units, ReLU), each with a residual connection and a LayerNorm
     (pre-LN if ``norm_first``). Counterpart: ``torch.nn.TransformerDecoderLayer``."""
 
-    def __init__(self, d_model: int, num_heads: int, d_ff: int, *, dropout: float = 0.0,
+    def __init__(self, d_model: PosInt, num_heads: PosInt, d_ff: PosInt, *, dropout: Dropout = 0.0,
                  norm_first: bool = True) -> None:
         super().__init__()
-        if isinstance(d_ff, bool) or not isinstance(d_ff, int) or d_ff <= 0:
-            raise ValueError(f"d_ff must be a positive int, got {d_ff!r}")
         self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
         self.multihead_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)  # cross-attention
         self.linear1 = nn.Linear(d_model, d_ff)
@@ -55,14 +55,12 @@ class DecoderBlock(nn.Module):
     def _ff(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.linear2(self.dropout(F.relu(self.linear1(x)))))  # (B, T, C)
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None
+    @checked(dims={"C": "self_attn.d_model"})
+    def forward(self, x: Float[Tensor, "B T C"], memory: Float[Tensor, "B S C"], memory_mask: Mask | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``x (B, T, C)``, ``memory (B, S, C)``, optional boolean ``memory_mask`` (True = may
         attend) broadcastable to ``(B, nh, T, S)`` -> ``(x, self weights (B, nh, T, T),
         cross weights (B, nh, T, S))``."""
-        if memory.ndim != 3 or memory.shape[0] != x.shape[0] or memory.shape[-1] != x.shape[-1]:
-            raise ValueError(f"memory must be (B, S, C) with x's B and C, got x {tuple(x.shape)} and "
-                             f"memory {tuple(memory.shape)}")
         causal = causal_mask(x.shape[1], device=x.device)  # (T, T): token t sees tokens <= t
         if self.norm_first:
             a, w_self = self.self_attn(self.norm1(x), mask=causal)
@@ -79,17 +77,22 @@ class DecoderBlock(nn.Module):
         return x, w_self, w_cross
 
 
+@checked
 @dataclass
 class Seq2SeqTransformerConfig:
-    vocab_size: int = 10  # V: digits 0..V-1 (the decoder adds BOS = V)
-    max_len: int = 32  # longest source or target the positional tables cover
-    d_model: int = 64  # C
-    num_heads: int = 4  # nh: head size C / nh
-    num_layers: int = 2  # encoder blocks, and as many decoder blocks
-    d_ff: int = 128  # hidden width of every feed-forward network
-    dropout: float = 0.0  # synthetic tasks do not overfit at this size
+    vocab_size: PosInt = 10  # V: digits 0..V-1 (the decoder adds BOS = V)
+    max_len: PosInt = 32  # longest source or target the positional tables cover
+    d_model: PosInt = 64  # C
+    num_heads: PosInt = 4  # nh: head size C / nh
+    num_layers: PosInt = 2  # encoder blocks, and as many decoder blocks
+    d_ff: PosInt = 128  # hidden width of every feed-forward network
+    dropout: Dropout = 0.0  # synthetic tasks do not overfit at this size
+
+    def __post_init__(self) -> None:
+        check(self.d_model % self.num_heads == 0, "d_model", f"divisible by num_heads={self.num_heads}", self.d_model)
 
 
+@checked
 class TransformerSeq2Seq(nn.Module):
     """Encoder-decoder Transformer (pre-LN) for digit strings.
 
@@ -115,14 +118,13 @@ class TransformerSeq2Seq(nn.Module):
         for emb in (self.src_emb, self.tgt_emb):
             nn.init.normal_(emb.weight, std=0.02)  # the scale of the learned positions (GPT-2)
 
-    def _check(self, name: str, x: torch.Tensor, vocab: int) -> None:
-        if not isinstance(x, torch.Tensor) or x.dtype != torch.long or x.ndim != 2:
-            raise ValueError(f"{name} must be an int64 tensor (B, L) of token ids, got "
-                             f"{getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}")
-        if x.numel() and (x.min() < 0 or x.max() >= vocab):
-            raise ValueError(f"{name} must hold ids in [0, {vocab}), got values in [{int(x.min())}, {int(x.max())}]")
+    def _check(self, name: str, ids: torch.Tensor, vocab: int) -> None:
+        check_ids(name, ids, vocab)
+        check(ids.shape[1] <= self.config.max_len, name, f"at most max_len={self.config.max_len} tokens long",
+              tuple(ids.shape))
 
-    def encode(self, src: torch.Tensor) -> torch.Tensor:
+    @checked
+    def encode(self, src: Int[Tensor, "B S"]) -> torch.Tensor:
         """``src (B, S)`` -> memory ``(B, S, C)`` (bidirectional: every source token sees all)."""
         self._check("src", src, self.vocab_size)
         x = self.src_pos(self.src_emb(src))  # (B, S, C)
@@ -130,7 +132,8 @@ class TransformerSeq2Seq(nn.Module):
             x, _ = block(x)
         return self.enc_norm(x)
 
-    def forward_all(self, src: torch.Tensor, tgt_in: torch.Tensor
+    @checked
+    def forward_all(self, src: Int[Tensor, "B S"], tgt_in: Int[Tensor, "B T"]
                     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Logits ``(B, T, V)`` and the cross-attention weights of every decoder block, a list of
         ``(B, nh, T, S)``."""
@@ -143,6 +146,7 @@ class TransformerSeq2Seq(nn.Module):
             cross.append(w)
         return self.head(self.dec_norm(x)), cross
 
-    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    @checked
+    def forward(self, src: Int[Tensor, "B S"], tgt_in: Int[Tensor, "B T"]) -> tuple[torch.Tensor, torch.Tensor]:
         logits, cross = self.forward_all(src, tgt_in)
         return logits, cross[-1].mean(dim=1)  # (B, T, V), (B, T, S)

@@ -21,6 +21,16 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
+try:  # the declared checks need torch and NumPy, which this module must be able to report missing
+    from utils._validate import check, checked
+except ImportError:  # pragma: no cover (an environment without torch or NumPy)
+    def checked(fn):  # noqa: D103
+        return fn
+
+    def check(condition: bool, name: str, expected: str, got: object) -> None:  # noqa: D103
+        if not condition:
+            raise ValueError(f"{name} must be {expected}, got {got}")
+
 __all__ = ["TESTED", "GROUPS", "REQUIRED", "NO_DEPS", "LEARNER_GROUPS", "check_environment", "fix_commands", "main"]
 
 # name on PyPI -> the versions the book is tested with (None: any version; the first one is the pin of
@@ -99,8 +109,10 @@ def _pin(name: str) -> str:
     return f"{name}=={tested[0]}" if tested else name
 
 
+@checked
 def fix_commands(missing: Sequence[str], *, system: str | None = None) -> list[str]:
     """Shell commands that install the packages in ``missing`` at their tested versions."""
+    check(set(missing) <= set(TESTED), "missing", "names of packages in TESTED", sorted(set(missing) - set(TESTED)))
     system = system or platform.system()
     plain = [_pin(n) for n in missing if n not in NO_DEPS]
     no_deps = [_pin(n) for n in missing if n in NO_DEPS]
@@ -125,6 +137,7 @@ def _book_package() -> str:
     return f"the book's package: large-models-hands-on {version}, utils from {utils.__path__[0]}"
 
 
+@checked
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m utils.env_check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--require", choices=("core", "learner", "all"), default="core",
@@ -141,10 +154,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if GROUPS[name] in groups:
                 print(f"  {status:8s} {name:22s} installed {installed or '-':14s} tested {tested or 'any':18s}"
                       f" {GROUPS[name]}: {_WHAT[GROUPS[name]]}")
-    import torch
-
-    device = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
-    print(f"device: {device}, torch threads: {torch.get_num_threads()}, torch build: {torch.__version__}")
+    try:
+        import torch
+    except ImportError:
+        print("device: unknown (torch is not installed)")
+    else:
+        device = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+        print(f"device: {device}, torch threads: {torch.get_num_threads()}, torch build: {torch.__version__}")
     if sys.version_info[:2] != (3, 11):
         print("note: the pinned versions are tested on Python 3.11; other versions may lack some of them")
 

@@ -24,24 +24,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from utils._validate import Float, PosFloat, PosInt, Tensor, checked
+
 __all__ = ["layer_norm", "rms_norm", "batch_norm", "LayerNorm", "RMSNorm"]
 
 
-def _check(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None = None) -> None:
-    if not isinstance(x, torch.Tensor) or x.ndim < 1:
-        raise ValueError(f"x must be a tensor of shape (..., C), got {tuple(getattr(x, 'shape', ()))}")
-    C = x.shape[-1]
-    for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and tuple(p.shape) != (C,):
-            raise ValueError(f"{name} must have shape (C,) = ({C},) to match x {tuple(x.shape)}, got {tuple(p.shape)}")
-
-
-def layer_norm(x: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
-               eps: float = 1e-5) -> torch.Tensor:
+@checked
+def layer_norm(x: Float[Tensor, "... C"], weight: Float[Tensor, "C"] | None = None,
+               bias: Float[Tensor, "C"] | None = None, eps: PosFloat = 1e-5) -> torch.Tensor:
     """Normalise each vector ``x[..., :]`` to mean 0 and variance 1 over its C features, then
     scale by ``weight`` (gamma) and shift by ``bias`` (beta): ``(..., C) -> (..., C)``.
     Counterpart: ``torch.nn.functional.layer_norm(x, (C,), weight, bias, eps)``."""
-    _check(x, weight, bias)
     mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
     var = x.var(dim=-1, unbiased=False, keepdim=True)  # (..., 1), biased: divide by C
     y = (x - mean) / torch.sqrt(var + eps)  # (..., C)
@@ -52,26 +45,24 @@ def layer_norm(x: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.
     return y
 
 
-def rms_norm(x: torch.Tensor, weight: torch.Tensor | None = None, eps: float = 1e-6) -> torch.Tensor:
+@checked
+def rms_norm(x: Float[Tensor, "... C"], weight: Float[Tensor, "C"] | None = None, eps: PosFloat = 1e-6) -> torch.Tensor:
     """Divide each vector by its root mean square over the C features (no centring, no shift),
     then scale by ``weight``: ``(..., C) -> (..., C)``.
     Counterpart: ``torch.nn.functional.rms_norm(x, (C,), weight, eps)``."""
-    _check(x, weight)
     rms = torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps)  # (..., 1)
     y = x / rms
     return y * weight if weight is not None else y
 
 
-def batch_norm(x: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None,
-               eps: float = 1e-5) -> torch.Tensor:
+@checked
+def batch_norm(x: Float[Tensor, "B C"], weight: Float[Tensor, "C"] | None = None,
+               bias: Float[Tensor, "C"] | None = None, eps: PosFloat = 1e-5) -> torch.Tensor:
     """Batch normalisation in training mode, for contrast: each feature is normalised with the
     mean and biased variance of the **batch** ``(B, C) -> (B, C)`` (Ioffe and Szegedy, 2015).
     Counterpart: ``torch.nn.BatchNorm1d`` in training mode (running statistics not kept here)."""
-    if not isinstance(x, torch.Tensor) or x.ndim != 2:
-        raise ValueError(f"x must have shape (B, C), got {tuple(getattr(x, 'shape', ()))}")
     if x.shape[0] < 2:
         raise ValueError(f"batch statistics need at least 2 examples, got a batch of {x.shape[0]}")
-    _check(x, weight, bias)
     mean = x.mean(dim=0, keepdim=True)  # (1, C): over the batch, per feature
     var = x.var(dim=0, unbiased=False, keepdim=True)  # (1, C)
     y = (x - mean) / torch.sqrt(var + eps)
@@ -82,38 +73,35 @@ def batch_norm(x: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.
     return y
 
 
-def _check_size(normalized_shape: int) -> int:
-    if isinstance(normalized_shape, bool) or not isinstance(normalized_shape, int) or normalized_shape <= 0:
-        raise ValueError(f"normalized_shape must be a positive int C (normalise the last dimension), "
-                         f"got {normalized_shape!r}")
-    return normalized_shape
-
-
+@checked
 class LayerNorm(nn.Module):
     """:func:`layer_norm` with learned ``weight`` (ones) and ``bias`` (zeros) of shape ``(C,)``;
     parameter names as ``torch.nn.LayerNorm``, so ``load_state_dict`` copies its weights."""
 
-    def __init__(self, normalized_shape: int, eps: float = 1e-5) -> None:
+    def __init__(self, normalized_shape: PosInt, eps: PosFloat = 1e-5) -> None:
         super().__init__()
-        C = _check_size(normalized_shape)
+        C = self.normalized_shape = normalized_shape  # C: normalise the last dimension
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(C))
         self.bias = nn.Parameter(torch.zeros(C))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @checked(dims={"C": "normalized_shape"})
+    def forward(self, x: Float[Tensor, "... C"]) -> torch.Tensor:
         return layer_norm(x, self.weight, self.bias, self.eps)
 
 
+@checked
 class RMSNorm(nn.Module):
     """:func:`rms_norm` with a learned ``weight`` (ones) of shape ``(C,)``; names as
     ``torch.nn.RMSNorm``. (PyTorch's default ``eps=None`` means the dtype's machine epsilon;
     ours defaults to 1e-6, the first Llama's value; pass the same ``eps`` to both to compare.)"""
 
-    def __init__(self, normalized_shape: int, eps: float = 1e-6) -> None:
+    def __init__(self, normalized_shape: PosInt, eps: PosFloat = 1e-6) -> None:
         super().__init__()
-        C = _check_size(normalized_shape)
+        C = self.normalized_shape = normalized_shape  # C: normalise the last dimension
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(C))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @checked(dims={"C": "normalized_shape"})
+    def forward(self, x: Float[Tensor, "... C"]) -> torch.Tensor:
         return rms_norm(x, self.weight, self.eps)

@@ -27,33 +27,35 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from utils._validate import (Float, Int, NonNegFloat, NonNegInt, OneOf, PosFloat, PosInt, Tensor, check, check_ids,
+                              checked)
 from utils.text_data import CharVocab
 
 __all__ = ["CharRNNLM", "stream_batches", "train_tbptt", "evaluate_lm", "sample", "perplexity"]
 
+State = Float[Tensor, "1 B H"]  # the GRU's hidden state; the LSTM's is a pair (h, c) of them
 
+
+@checked
 class CharRNNLM(nn.Module):
     """Embedding -> GRU (or LSTM) -> linear head over the vocabulary.
 
     ``forward(idx (B, T), state=None) -> (logits (B, T, V), state)``; pass the returned state to
     the next call to continue the same streams."""
 
-    def __init__(self, vocab_size: int, embed_size: int = 64, hidden_size: int = 256, *, cell: str = "gru") -> None:
+    def __init__(self, vocab_size: PosInt, embed_size: PosInt = 64, hidden_size: PosInt = 256, *,
+                 cell: OneOf("gru", "lstm") = "gru") -> None:
         super().__init__()
-        for name, value in (("vocab_size", vocab_size), ("embed_size", embed_size), ("hidden_size", hidden_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if cell not in ("gru", "lstm"):
-            raise ValueError(f"cell must be 'gru' or 'lstm', got {cell!r}")
-        self.vocab_size = vocab_size
+        self.vocab_size, self.cell = vocab_size, cell
         self.embed = nn.Embedding(vocab_size, embed_size)
         self.rnn = (nn.GRU if cell == "gru" else nn.LSTM)(embed_size, hidden_size, batch_first=True)
         self.head = nn.Linear(hidden_size, vocab_size)
 
-    def forward(self, idx: torch.Tensor, state=None):
-        if not isinstance(idx, torch.Tensor) or idx.dtype != torch.long or idx.ndim != 2:
-            raise ValueError(f"idx must be an int64 tensor (B, T) of character ids, got "
-                             f"{getattr(idx, 'dtype', type(idx).__name__)} {tuple(getattr(idx, 'shape', ()))}")
+    @checked(dims={"H": "rnn.hidden_size"})
+    def forward(self, idx: Int[Tensor, "B T"], state: State | tuple[State, State] | None = None):
+        check_ids("idx", idx, self.vocab_size)
+        check(state is None or isinstance(state, tuple) == (self.cell == "lstm"), "state",
+              "a pair (h, c) for an LSTM, one tensor h for a GRU", type(state).__name__)
         out, state = self.rnn(self.embed(idx), state)  # (B, T, H)
         return self.head(out), state  # (B, T, V)
 
@@ -64,26 +66,25 @@ def _detach(state):
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
-def stream_batches(data: torch.Tensor, batch_size: int) -> torch.Tensor:
+@checked
+def stream_batches(data: Int[Tensor, "N"], batch_size: PosInt) -> torch.Tensor:
     """Cut 1-D ids ``(N,)`` into ``batch_size`` contiguous streams ``(B, N // B)`` (the tail that
     does not fill a row is dropped): row b is the b-th piece of the text, read left to right."""
-    if not isinstance(data, torch.Tensor) or data.ndim != 1:
-        raise ValueError(f"data must be a 1-D tensor of ids (N,), got {tuple(getattr(data, 'shape', ()))}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= len(data) // 2:
-        raise ValueError(f"batch_size must be an int between 1 and N/2 = {len(data) // 2}, got {batch_size!r}")
+    check(batch_size <= len(data) // 2, "batch_size", f"an int between 1 and N/2 = {len(data) // 2}", batch_size)
     n = len(data) // batch_size
     return data[:n * batch_size].view(batch_size, n)  # (B, N // B)
 
 
-def train_tbptt(model: CharRNNLM, data: torch.Tensor, *, batch_size: int = 32, bptt: int = 64, epochs: int = 1,
-                lr: float = 3e-3, grad_clip: float = 1.0, progress: bool = True) -> list[float]:
+@checked
+def train_tbptt(model: CharRNNLM, data: Int[Tensor, "N"], *, batch_size: PosInt = 32, bptt: PosInt = 64,
+                epochs: PosInt = 1, lr: PosFloat = 3e-3, grad_clip: PosFloat = 1.0,
+                progress: bool = True) -> list[float]:
     """Train with truncated BPTT and teacher forcing; returns the loss of every chunk (nats/char).
 
     Per chunk: inputs ``x = streams[:, i:i+T]``, targets ``y = streams[:, i+1:i+T+1]`` (the next
     characters), the state carried over from the previous chunk but detached, Adam with gradient
     clipping. The state is reset to zero at the start of each epoch."""
-    if isinstance(bptt, bool) or not isinstance(bptt, int) or bptt < 1:
-        raise ValueError(f"bptt must be a positive int, got {bptt!r}")
+    check_ids("data", data, model.vocab_size)
     streams = stream_batches(data, batch_size)  # (B, n)
     device = next(model.parameters()).device
     streams = streams.to(device)
@@ -119,11 +120,13 @@ def train_tbptt(model: CharRNNLM, data: torch.Tensor, *, batch_size: int = 32, b
 
 
 @torch.no_grad()
-def evaluate_lm(model: CharRNNLM, data: torch.Tensor, *, batch_size: int = 16, bptt: int = 128,
+@checked
+def evaluate_lm(model: CharRNNLM, data: Int[Tensor, "N"], *, batch_size: PosInt = 16, bptt: PosInt = 128,
                 carry_state: bool = True) -> float:
     """Mean cross-entropy (nats per character) over every character of ``data`` (1-D ids) read
     as ``batch_size`` streams. ``carry_state=False`` resets the state at every chunk, so the
     model sees at most ``bptt`` characters of context."""
+    check_ids("data", data, model.vocab_size)
     streams = stream_batches(data, batch_size).to(next(model.parameters()).device)
     was = model.training
     model.eval()
@@ -138,20 +141,22 @@ def evaluate_lm(model: CharRNNLM, data: torch.Tensor, *, batch_size: int = 16, b
     return total / count
 
 
-def perplexity(loss_nats: float) -> float:
+@checked
+def perplexity(loss_nats: NonNegFloat) -> float:
     """exp(cross-entropy in nats)."""
     return math.exp(loss_nats)
 
 
 @torch.no_grad()
-def sample(model: CharRNNLM, vocab: CharVocab, prompt: str, length: int = 200, *, temperature: float = 1.0,
+@checked
+def sample(model: CharRNNLM, vocab: CharVocab, prompt: str, length: NonNegInt = 200, *, temperature: PosFloat = 1.0,
            generator: torch.Generator | None = None) -> str:
     """Continue ``prompt`` by ``length`` characters, each drawn from softmax(logits / temperature)
     and fed back as the next input (the model's own output, no teacher any more)."""
-    if not prompt:
-        raise ValueError("prompt must be a non-empty string (the model needs a first character)")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature!r}")
+    check(prompt != "" and set(prompt) <= set(vocab.chars), "prompt",
+          "a non-empty string of the vocabulary's characters (the model needs a first character)", repr(prompt))
+    check(len(vocab) == model.vocab_size, "vocab", f"the model's vocabulary of {model.vocab_size} characters",
+          f"{len(vocab)} characters")
     was = model.training
     model.eval()
     device = next(model.parameters()).device

@@ -28,18 +28,25 @@ Shapes: B batch, S source length, T target length, E embedding size, H hidden si
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from utils._validate import (Float, Int, IntIn, NonNegInt, OneOf, PosFloat, PosInt, Seed, Tensor, check, check_ids,
+                              checked)
 from utils.data import make_sequence_task
 
 __all__ = ["AdditiveAttention", "Seq2SeqGRU", "shift_right", "sample_batch", "train_seq2seq",
            "greedy_decode", "LengthAccuracy", "accuracy_by_length", "teacher_forced_accuracy"]
 
+Task = OneOf("reverse", "sort", "copy")  # the tasks whose output is a digit string as long as the input
+Length = IntIn(2, text="a sequence length, an int >= 2")
 
+
+@checked
 class AdditiveAttention(nn.Module):
     """Bahdanau's additive attention: ``score(s, h_j) = v^T tanh(W s + U h_j)``.
 
@@ -52,23 +59,18 @@ class AdditiveAttention(nn.Module):
         hidden_size: width A of the scoring network.
     """
 
-    def __init__(self, query_size: int, key_size: int, hidden_size: int) -> None:
+    def __init__(self, query_size: PosInt, key_size: PosInt, hidden_size: PosInt) -> None:
         super().__init__()
-        for name, value in (("query_size", query_size), ("key_size", key_size), ("hidden_size", hidden_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.W = nn.Linear(query_size, hidden_size, bias=False)
         self.U = nn.Linear(key_size, hidden_size, bias=True)
         self.v = nn.Linear(hidden_size, 1, bias=False)
 
-    def forward(self, query: torch.Tensor, keys: torch.Tensor,
-                projected_keys: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    @checked(dims={"H_dec": "W.in_features", "H_enc": "U.in_features", "A": "U.out_features"})
+    def forward(self, query: Float[Tensor, "B H_dec"], keys: Float[Tensor, "B S H_enc"],
+                projected_keys: Float[Tensor, "B S A"] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``query (B, H_dec)``, ``keys (B, S, H_enc)`` -> ``(context (B, H_enc), weights (B, S))``.
 
         ``projected_keys`` may pass ``self.U(keys)`` ``(B, S, A)`` computed once per sequence."""
-        if query.ndim != 2 or keys.ndim != 3 or query.shape[0] != keys.shape[0]:
-            raise ValueError(f"query must be (B, H_dec) and keys (B, S, H_enc) with the same B, got "
-                             f"{tuple(query.shape)} and {tuple(keys.shape)}")
         Uk = self.U(keys) if projected_keys is None else projected_keys  # (B, S, A)
         scores = self.v(torch.tanh(self.W(query)[:, None, :] + Uk)).squeeze(-1)  # (B, S)
         weights = torch.softmax(scores, dim=-1)  # (B, S)
@@ -76,6 +78,7 @@ class AdditiveAttention(nn.Module):
         return context, weights
 
 
+@checked
 class Seq2SeqGRU(nn.Module):
     """GRU encoder-decoder for digit strings; ``attention=True`` adds Bahdanau attention.
 
@@ -87,12 +90,9 @@ class Seq2SeqGRU(nn.Module):
     ``forward(src (B, S), tgt_in (B, T)) -> (logits (B, T, V), weights (B, T, S) or None)``.
     """
 
-    def __init__(self, vocab_size: int = 10, embed_size: int = 32, hidden_size: int = 64, *,
+    def __init__(self, vocab_size: PosInt = 10, embed_size: PosInt = 32, hidden_size: PosInt = 64, *,
                  attention: bool = False) -> None:
         super().__init__()
-        for name, value in (("vocab_size", vocab_size), ("embed_size", embed_size), ("hidden_size", hidden_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.vocab_size, self.bos = vocab_size, vocab_size
         self.src_emb = nn.Embedding(vocab_size, embed_size)
         self.encoder = nn.GRU(embed_size, hidden_size, batch_first=True)
@@ -101,14 +101,16 @@ class Seq2SeqGRU(nn.Module):
         self.attention = AdditiveAttention(hidden_size, hidden_size, hidden_size) if attention else None
         self.head = nn.Linear(2 * hidden_size, vocab_size)
 
-    def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    @checked
+    def encode(self, src: Int[Tensor, "B S"]) -> tuple[torch.Tensor, torch.Tensor]:
         """``src (B, S)`` -> encoder states ``(B, S, H)`` and last state ``(1, B, H)``."""
-        _check_tokens("src", src, self.vocab_size)
+        check_ids("src", src, self.vocab_size)
         return self.encoder(self.src_emb(src))
 
-    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    @checked
+    def forward(self, src: Int[Tensor, "B S"], tgt_in: Int[Tensor, "B T"]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        check_ids("tgt_in", tgt_in, self.vocab_size + 1)  # + BOS
         states, h = self.encode(src)  # (B, S, H), (1, B, H)
-        _check_tokens("tgt_in", tgt_in, self.vocab_size + 1)
         emb = self.tgt_emb(tgt_in)  # (B, T, E)
         if self.attention is None:  # one fixed context: the whole sequence in one call
             context = h[0][:, None, :].expand(-1, emb.shape[1], -1)  # (B, T, H)
@@ -124,25 +126,22 @@ class Seq2SeqGRU(nn.Module):
         return self.head(torch.cat([out, context], dim=-1)), torch.stack(weights, 1)  # (B, T, V), (B, T, S)
 
 
-def _check_tokens(name: str, x: torch.Tensor, vocab: int) -> None:
-    if not isinstance(x, torch.Tensor) or x.dtype != torch.long or x.ndim != 2:
-        raise ValueError(f"{name} must be an int64 tensor (B, L) of token ids, got "
-                         f"{getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}")
-    if x.numel() and (x.min() < 0 or x.max() >= vocab):
-        raise ValueError(f"{name} must hold ids in [0, {vocab}), got values in [{int(x.min())}, {int(x.max())}]")
-
-
-def shift_right(y: torch.Tensor, bos: int) -> torch.Tensor:
+@checked
+def shift_right(y: Int[Tensor, "B T"], bos: NonNegInt) -> torch.Tensor:
     """Teacher forcing's decoder input: ``[BOS, y_0, ..., y_{T-2}]`` from targets ``y (B, T)``."""
     return torch.cat([torch.full_like(y[:, :1], bos), y[:, :-1]], dim=1)  # (B, T)
 
 
-def sample_batch(task: str, batch_size: int, length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+@checked
+def sample_batch(task: Task, batch_size: PosInt, length: Length, seed: Seed) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch of :func:`utils.data.make_sequence_task` (``"reverse"``, ``"sort"`` or ``"copy"``):
     ``src (B, L)`` and targets ``(B, L)``; the same seed gives the same batch."""
-    if task not in ("reverse", "sort", "copy"):
-        raise ValueError(f"task must be 'reverse', 'sort' or 'copy', got {task!r}")
     return make_sequence_task(task, batch_size, length, seed=seed)
+
+
+def _check_model(model: nn.Module) -> None:
+    check(hasattr(model, "bos"), "model", "a seq2seq model with a bos attribute (the start token id)",
+          type(model).__name__)
 
 
 def _lr_at(step: int, steps: int, lr: float) -> float:
@@ -152,9 +151,10 @@ def _lr_at(step: int, steps: int, lr: float) -> float:
     return lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, steps - warm)))
 
 
-def train_seq2seq(model: nn.Module, task: str = "reverse", *, lengths: tuple[int, int] = (4, 16),
-                  steps: int = 1500, batch_size: int = 64, lr: float = 3e-3, grad_clip: float = 1.0,
-                  seed: int = 0, progress: bool = True) -> list[float]:
+@checked
+def train_seq2seq(model: nn.Module, task: Task = "reverse", *, lengths: tuple[Length, Length] = (4, 16),
+                  steps: PosInt = 1500, batch_size: PosInt = 64, lr: PosFloat = 3e-3, grad_clip: PosFloat = 1.0,
+                  seed: Seed = 0, progress: bool = True) -> list[float]:
     """Teacher-forced training of any model with ``model(src, tgt_in) -> (logits, weights)`` and a
     ``bos`` attribute (the start token id), such as :class:`Seq2SeqGRU` and
     :class:`utils.encoder_decoder.TransformerSeq2Seq`.
@@ -163,10 +163,8 @@ def train_seq2seq(model: nn.Module, task: str = "reverse", *, lengths: tuple[int
     length (seed ``seed * 1_000_003 + step``); Adam, linear warm-up (5 % of the steps) then cosine
     decay, gradient clipping. Returns the training loss (nats per token) of every step."""
     lo, hi = lengths
-    if not 2 <= lo <= hi:
-        raise ValueError(f"lengths must be (min, max) with 2 <= min <= max, got {lengths}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    check(lo <= hi, "lengths", "(min, max) with 2 <= min <= max", lengths)
+    _check_model(model)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     device = next(model.parameters()).device
@@ -199,13 +197,15 @@ def train_seq2seq(model: nn.Module, task: str = "reverse", *, lengths: tuple[int
 
 
 @torch.no_grad()
-def greedy_decode(model: nn.Module, src: torch.Tensor, length: int | None = None
+@checked
+def greedy_decode(model: nn.Module, src: Int[Tensor, "B S"], length: PosInt | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Free-running decoding: start from ``BOS``, feed back the most likely token each step.
 
     Returns predictions ``(B, T)`` (``T = length``, default the source length) and the attention
     weights of the last decoding pass ``(B, T, S)`` (``None`` for a model without them). Re-runs the
     decoder on the whole prefix each step: simple, and fast enough for T <= 30 (no cache)."""
+    _check_model(model)
     T = src.shape[1] if length is None else length
     was = model.training
     model.eval()
@@ -217,6 +217,7 @@ def greedy_decode(model: nn.Module, src: torch.Tensor, length: int | None = None
     return tgt[:, 1:], weights
 
 
+@checked
 @dataclass
 class LengthAccuracy:
     """Greedy-decoding accuracy per source length: ``lengths``, ``token`` (fraction of output
@@ -228,8 +229,9 @@ class LengthAccuracy:
 
 
 @torch.no_grad()
-def accuracy_by_length(model: nn.Module, task: str = "reverse", lengths: range | list[int] = range(4, 17), *,
-                       num_samples: int = 200, seed: int = 12345) -> LengthAccuracy:
+@checked
+def accuracy_by_length(model: nn.Module, task: Task = "reverse", lengths: Sequence[Length] = range(4, 17), *,
+                       num_samples: PosInt = 200, seed: Seed = 12345) -> LengthAccuracy:
     """Token and whole-sequence accuracy of :func:`greedy_decode` on ``num_samples`` fresh
     sequences of each length (seed ``seed + length``, distinct from the training seeds)."""
     device = next(model.parameters()).device
@@ -244,10 +246,12 @@ def accuracy_by_length(model: nn.Module, task: str = "reverse", lengths: range |
 
 
 @torch.no_grad()
-def teacher_forced_accuracy(model: nn.Module, task: str, length: int, *, num_samples: int = 200,
-                            seed: int = 12345) -> float:
+@checked
+def teacher_forced_accuracy(model: nn.Module, task: Task, length: Length, *, num_samples: PosInt = 200,
+                            seed: Seed = 12345) -> float:
     """Token accuracy when the decoder is fed the *true* previous tokens (as in training), to
     compare with free-running :func:`greedy_decode`: the gap is the cost of feeding back mistakes."""
+    _check_model(model)
     was = model.training
     model.eval()
     src, y = sample_batch(task, num_samples, length, seed + length)

@@ -20,12 +20,15 @@ import random
 from dataclasses import dataclass
 from importlib import resources
 
+from utils._validate import FloatIn, Labels, Seed, Texts, checked
+
 __all__ = ["TOPICS", "TOPIC_COLUMNS", "VAL_FRACTION", "TopicSplits", "load_topic_dataset", "load_topic_rows",
            "load_topic_splits"]
 
 TOPICS = ("foundations", "training", "cnn", "attention-transformers", "applications")
 TOPIC_COLUMNS = ["text", "label", "split", "source"]
 VAL_FRACTION = 0.2  # of each topic's training sentences, held out for validation by load_topic_splits
+OpenFraction = FloatIn(0.0, 1.0, lo_open=True, hi_open=True, text="a number in (0, 1)")
 
 
 def load_topic_rows() -> list[dict[str, str]]:
@@ -68,20 +71,22 @@ def load_topic_dataset() -> tuple[list[str], list[int], list[str], list[int], li
     return train_texts, train_labels, test_texts, test_labels, list(TOPICS)
 
 
+@checked
 @dataclass(frozen=True)
 class TopicSplits:
     """Train, validation and test sentences with integer labels (indices into ``label_names``)."""
 
-    train_texts: list[str]
-    train_labels: list[int]
-    val_texts: list[str]
-    val_labels: list[int]
-    test_texts: list[str]
-    test_labels: list[int]
-    label_names: list[str]
+    train_texts: Texts
+    train_labels: Labels
+    val_texts: Texts
+    val_labels: Labels
+    test_texts: Texts
+    test_labels: Labels
+    label_names: Texts
 
 
-def load_topic_splits(val_fraction: float = VAL_FRACTION, seed: int = 0) -> TopicSplits:
+@checked
+def load_topic_splits(val_fraction: OpenFraction = VAL_FRACTION, seed: Seed = 0) -> TopicSplits:
     """Train / validation / test: the fixed test set of :func:`load_topic_dataset` (46 sentences)
     and its 111 training sentences split again into training and validation.
 
@@ -91,12 +96,9 @@ def load_topic_splits(val_fraction: float = VAL_FRACTION, seed: int = 0) -> Topi
     training and 22 validation sentences. Within each split, sentences keep their file order.
 
     Raises ``ValueError`` for a ``val_fraction`` outside (0, 1) or one that would leave a topic
-    without training or validation sentences, and ``TypeError`` for a non-integer ``seed``.
+    without training or validation sentences, and ``TypeError`` for a ``val_fraction`` that is not a
+    number or a ``seed`` that is not an int (``ValueError`` for a negative one).
     """
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be a number in (0, 1), got {val_fraction!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     rows = load_topic_rows()
     val_texts: set[str] = set()
     for topic in TOPICS:

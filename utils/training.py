@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from utils._validate import Device, Duck, Float, Integer, PosFloat, PosInt, Tensor, check_ids, checked
+from utils._validate import Device, Duck, Float, Integer, OneOf, PosFloat, PosInt, Tensor, check, check_ids, checked
 
 __all__ = ["History", "accuracy", "calibration_bins", "expected_calibration_error", "evaluate", "train_epoch", "fit"]
 
@@ -50,6 +50,7 @@ class History:
             raise ValueError(f"metric must be a recorded History field, got {metric!r}")
         return max(values) if metric.endswith("acc") else min(values)
 
+    @checked
     def best_epoch(self, metric: str = "val_loss") -> int:
         """The epoch (1-based, as on the curves' x-axis) with the best value of ``metric``;
         the first one when several tie."""
@@ -73,8 +74,9 @@ def accuracy(logits: Float[Tensor, "N K"], targets: Integer[Tensor, "N"]) -> flo
     return (logits.argmax(dim=1) == targets).float().mean().item()
 
 
+@checked
 def calibration_bins(
-    logits: torch.Tensor, targets: torch.Tensor, bins: int = 10
+    logits: Float[Tensor, "N K"], targets: Integer[Tensor, "N"], bins: PosInt = 10
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The data of a reliability diagram: predictions grouped by confidence.
 
@@ -86,9 +88,7 @@ def calibration_bins(
         fraction of correct predictions in each bin (``nan`` for an empty bin) and the number
         of rows in it. A calibrated model has accuracy close to confidence in every bin.
     """
-    accuracy(logits, targets)  # checks the shapes
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins <= 0:
-        raise ValueError(f"bins must be a positive int, got {bins!r}")
+    check_ids("targets", targets, logits.shape[1])
     probs = logits.detach().double().softmax(dim=1)  # (N, num_classes)
     conf, pred = probs.max(dim=1)  # (N,), (N,)
     correct = (pred == targets).double()  # (N,)
@@ -102,7 +102,8 @@ def calibration_bins(
     return mean_conf, mean_acc, count
 
 
-def expected_calibration_error(logits: torch.Tensor, targets: torch.Tensor, bins: int = 10) -> float:
+@checked
+def expected_calibration_error(logits: Float[Tensor, "N K"], targets: Integer[Tensor, "N"], bins: PosInt = 10) -> float:
     """Expected calibration error (Guo et al., 2017): the gap between accuracy and confidence,
     averaged over the :func:`calibration_bins` with weights ``count / N``. 0 is perfect; a model
     that says 90 % and is right 70 % of the time has 0.2."""
@@ -201,8 +202,8 @@ def fit(
     callbacks: Sequence[Callable[[int, History], object]] = (),
     progress: bool = True,
     restore_best: bool = False,
-    monitor: str = "val_loss",
-    patience: int | None = None,
+    monitor: OneOf("val_loss", "val_acc") = "val_loss",
+    patience: PosInt | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_loader`` and return a :class:`History`.
 
@@ -227,21 +228,10 @@ def fit(
         patience: stop when ``monitor`` has not improved for this many epochs (early
             stopping; needs ``val_loader``). ``None`` trains all ``epochs``.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if optimizer is None and not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    _check_loader("train_loader", train_loader)
-    if val_loader is not None:
-        _check_loader("val_loader", val_loader)
-    if monitor not in ("val_loss", "val_acc"):
-        raise ValueError(f"monitor must be 'val_loss' or 'val_acc', got {monitor!r}")
-    if monitor == "val_acc" and not classification:
-        raise ValueError("monitor='val_acc' needs classification=True (regression records no accuracy)")
-    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience <= 0):
-        raise ValueError(f"patience must be None or a positive int, got {patience!r}")
-    if (restore_best or patience is not None) and val_loader is None:
-        raise ValueError("restore_best and patience select on the validation set: pass val_loader")
+    check(monitor == "val_loss" or classification, "monitor", "'val_loss' for regression (no accuracy recorded)",
+          repr(monitor))
+    check(val_loader is not None or not (restore_best or patience is not None), "val_loader",
+          "given for restore_best and patience (they select on the validation set)", None)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)

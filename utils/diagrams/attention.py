@@ -9,12 +9,14 @@ reshapes of :class:`utils.attention.MultiHeadAttention` on a tensor and reports 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.patches import Polygon, Rectangle
 
+from utils._validate import Float, PosInt, Tensor, check, checked
 from utils.attention import scaled_dot_product_attention
 from utils.diagrams._draw import COLORS, arrow, label, new_axes
 
@@ -23,29 +25,35 @@ __all__ = ["QKVExample", "qkv_example", "draw_qkv", "multi_head_shapes", "draw_m
 _KEY_COLORS = ["#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
 
 
+@checked
 @dataclass
 class QKVExample:
     """One query ``q (d,)``, keys ``K (S, d)``, values ``V (S, 2)``, their ``scores (S,)``
     ``= K q / sqrt(d)``, ``weights (S,)`` = softmax(scores) and the ``output (2,)`` = weights @ V."""
 
-    q: torch.Tensor
-    K: torch.Tensor
-    V: torch.Tensor
-    scores: torch.Tensor
-    weights: torch.Tensor
-    output: torch.Tensor
+    q: Float[Tensor, "d"]
+    K: Float[Tensor, "S d"]
+    V: Float[Tensor, "S 2"]
+    scores: Float[Tensor, "S"]
+    weights: Float[Tensor, "S"]
+    output: Float[Tensor, "2"]
 
 
-def qkv_example(q=(1.0, 0.5), K=((1.5, 0.4), (0.2, 1.4), (-1.2, -0.6)), V=((0.0, 0.0), (3.0, 0.6), (1.2, 2.6))
+@checked(mixed_dtypes=True)
+def qkv_example(q: Sequence[float] | Float[Tensor, "d"] = (1.0, 0.5),
+                K: Sequence[Sequence[float]] | Float[Tensor, "S d"] = ((1.5, 0.4), (0.2, 1.4), (-1.2, -0.6)),
+                V: Sequence[Sequence[float]] | Float[Tensor, "S 2"] = ((0.0, 0.0), (3.0, 0.6), (1.2, 2.6))
                 ) -> QKVExample:
-    """Scaled dot-product attention of one 2-D query over S keys with 2-D values."""
+    """Scaled dot-product attention of one 2-D query over S keys with 2-D values (lists or tensors)."""
     q, K, V = (torch.as_tensor(t, dtype=torch.float64) for t in (q, K, V))
-    if q.ndim != 1 or K.ndim != 2 or K.shape[1] != q.shape[0] or V.ndim != 2 or V.shape != (K.shape[0], 2):
-        raise ValueError(f"q must be (d,), K (S, d) and V (S, 2), got {tuple(q.shape)}, {tuple(K.shape)}, {tuple(V.shape)}")
+    check(K.ndim == 2 and K.shape[1] == q.shape[0] > 0, "K", f"(S, d): keys as long as q (d = {q.shape[0]})",
+          tuple(K.shape))
+    check(V.shape == (K.shape[0], 2), "V", f"(S = {K.shape[0]}, 2): one 2-D value per key", tuple(V.shape))
     out, w = scaled_dot_product_attention(q[None], K, V)  # (1, 2), (1, S)
     return QKVExample(q, K, V, (K @ q) / q.shape[0] ** 0.5, w[0], out[0])
 
 
+@checked
 def draw_qkv(example: QKVExample | None = None) -> plt.Figure:
     """Left: the query and the keys (key space), each key labelled with its score and weight.
     Right: the values (value space) and the output, the weighted average ``sum_s a_s v_s``, which
@@ -88,12 +96,13 @@ def draw_qkv(example: QKVExample | None = None) -> plt.Figure:
     return fig
 
 
-def multi_head_shapes(B: int = 2, T: int = 5, C: int = 16, num_heads: int = 4) -> dict[str, tuple[int, ...]]:
+@checked
+def multi_head_shapes(B: PosInt = 2, T: PosInt = 5, C: PosInt = 16, num_heads: PosInt = 4
+                      ) -> dict[str, tuple[int, ...]]:
     """The shapes of the split and merge in :class:`utils.attention.MultiHeadAttention`, obtained by
     doing the reshapes on a zero tensor: ``q`` (B, T, C) -> ``split`` (B, T, nh, hs) ->
     ``heads`` (B, nh, T, hs) -> ``weights`` (B, nh, T, T) -> ``merged`` (B, T, C)."""
-    if C % num_heads:
-        raise ValueError(f"C must be divisible by num_heads, got C={C}, num_heads={num_heads}")
+    check(C % num_heads == 0, "C", f"divisible by num_heads={num_heads}", C)
     hs = C // num_heads
     q = torch.zeros(B, T, C)
     split = q.view(B, T, num_heads, hs)  # (B, T, nh, hs)
@@ -112,7 +121,8 @@ def _grid(ax, x0, y0, rows, cols, s, colors, alpha=0.75):
     ax.add_patch(Rectangle((x0, y0 - rows * s), cols * s, rows * s, facecolor="none", edgecolor="black", lw=0.8))
 
 
-def draw_multi_head(B: int = 2, T: int = 5, C: int = 16, num_heads: int = 4) -> plt.Figure:
+@checked
+def draw_multi_head(B: PosInt = 2, T: PosInt = 5, C: PosInt = 16, num_heads: PosInt = 4) -> plt.Figure:
     """Split, attend, merge: ``(B, T, C)`` cut into nh slices of hs = C / nh columns
     (``view``), heads moved in front of T (``transpose``), attention in every head at once,
     then ``transpose`` and ``reshape`` back to ``(B, T, C)`` and the output projection ``W_O``.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
+from utils._validate import checked
 from utils.diagrams._draw import arrow, box, label, new_axes, op, path_arrow
 
 __all__ = ["draw_gru_cell", "draw_lstm_cell"]
@@ -27,6 +28,7 @@ def _gate_inputs(ax, x_box: float, top: float, *, x_bus: float, h_bus: float) ->
     path_arrow(ax, [(x_box + 0.15, x_bus), (x_box + 0.15, top)])
 
 
+@checked
 def draw_gru_cell(ax: plt.Axes | None = None) -> plt.Figure:
     """The GRU cell of the book (update gate z, reset gate r applied after U, see the module
     docstring): black wires carry x_t, orange ones the state. Returns the figure."""
@@ -80,6 +82,7 @@ def draw_gru_cell(ax: plt.Axes | None = None) -> plt.Figure:
     return fig
 
 
+@checked
 def draw_lstm_cell(ax: plt.Axes | None = None) -> plt.Figure:
     """The LSTM cell: forget f, input i and output o gates (sigmoid), candidate g (tanh), the cell
     line c_{t-1} -> c_t along the top and the hidden state h_t. Returns the figure."""

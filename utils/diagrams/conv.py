@@ -9,6 +9,7 @@ against autograd.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.patches import Rectangle
 
+from utils._validate import Float, IntIn, NonNegInt, OneOf, PosInt, Tensor, check, checked
 from utils.diagrams._draw import COLORS, arrow, cells, label, new_axes, op
 
 __all__ = ["draw_multichannel_conv", "im2col_example", "draw_im2col", "Layer1d", "receptive_field",
@@ -24,14 +26,13 @@ __all__ = ["draw_multichannel_conv", "im2col_example", "draw_im2col", "Layer1d",
 _CHANNEL_COLORS = ["#56B4E9", "#009E73", "#E69F00", "#CC79A7"]
 
 
-def draw_multichannel_conv(c_in: int = 3, c_out: int = 2, size: int = 5, k: int = 3, ax: plt.Axes | None = None
-                           ) -> plt.Figure:
+@checked
+def draw_multichannel_conv(c_in: IntIn(1, 4) = 3, c_out: IntIn(1, 3) = 2, size: IntIn(3, 7) = 5, k: IntIn(2, 6) = 3,
+                           ax: plt.Axes | None = None) -> plt.Figure:
     """``y[o, i, j] = b[o] + sum_c sum_{m,n} x[c, i+m, j+n] w[o, c, m, n]``: one K x K slice of each
     kernel per input channel, their products summed over the channels, one kernel per output
     channel. Input ``(C_in, H, W)``, weights ``(C_out, C_in, K, K)``, output ``(C_out, H-K+1, W-K+1)``."""
-    if not (1 <= c_in <= 4 and 1 <= c_out <= 3 and 2 <= k < size <= 7):
-        raise ValueError(f"draw sizes must satisfy 1 <= c_in <= 4, 1 <= c_out <= 3, 2 <= k < size <= 7, got "
-                         f"c_in={c_in}, c_out={c_out}, k={k}, size={size}")
+    check(k < size, "k", f"smaller than size={size}", k)
     out = size - k + 1
     s, ks = 0.36, 0.32
     in_h = size * s + 0.45
@@ -78,16 +79,19 @@ class Im2colExample:
     y: torch.Tensor
 
 
-def im2col_example(x: torch.Tensor | None = None, w: torch.Tensor | None = None) -> Im2colExample:
+@checked
+def im2col_example(x: Float[Tensor, "C_in H W"] | None = None,
+                   w: Float[Tensor, "C_out C_in K_h K_w"] | None = None) -> Im2colExample:
     """Unfold ``x`` into columns, multiply by the flattened kernels, and check the result against
     ``F.conv2d`` (raises ``AssertionError`` otherwise). Defaults: a 2-channel 3x3 input, two 2x2 kernels."""
     if x is None:
-        x = torch.tensor([[[1, 2, 0], [0, 1, 3], [2, 1, 1]], [[0, 1, 1], [2, 0, 1], [1, 3, 0]]], dtype=torch.float64)
+        x = torch.tensor([[[1, 2, 0], [0, 1, 3], [2, 1, 1]], [[0, 1, 1], [2, 0, 1], [1, 3, 0]]],
+                         dtype=torch.float64 if w is None else w.dtype)
     if w is None:
-        w = torch.tensor([[[[1, 0], [0, -1]], [[0, 1], [1, 0]]], [[[1, 1], [1, 1]], [[0, 0], [0, 1]]]],
-                         dtype=torch.float64)
-    if x.ndim != 3 or w.ndim != 4 or w.shape[1] != x.shape[0]:
-        raise ValueError(f"x must be (C_in, H, W) and w (C_out, C_in, K, K), got {tuple(x.shape)} and {tuple(w.shape)}")
+        w = torch.tensor([[[[1, 0], [0, -1]], [[0, 1], [1, 0]]], [[[1, 1], [1, 1]], [[0, 0], [0, 1]]]], dtype=x.dtype)
+    check(w.shape[1] == x.shape[0] and w.shape[2] <= x.shape[1] and w.shape[3] <= x.shape[2], "w",
+          f"(C_out, C_in, K_h, K_w) with C_in = {x.shape[0]} and kernels no larger than x ({x.shape[1]}x{x.shape[2]})",
+          tuple(w.shape))
     cols = F.unfold(x[None], w.shape[-2:])[0]  # (C_in*K*K, L)
     out = w.reshape(w.shape[0], -1) @ cols  # (C_out, L)
     H_out, W_out = x.shape[1] - w.shape[2] + 1, x.shape[2] - w.shape[3] + 1
@@ -107,6 +111,7 @@ def _matrix(ax, xy, m: torch.Tensor, s: float, col_colors=None, row_colors=None)
                     fontsize=8, zorder=3)
 
 
+@checked
 def draw_im2col(example: Im2colExample | None = None, ax: plt.Axes | None = None) -> plt.Figure:
     """im2col with the numbers of :func:`im2col_example`: each receptive field (one colour per output
     position) becomes a column; the flattened kernels ``(C_out, C_in K K)`` times the columns
@@ -163,24 +168,24 @@ def draw_im2col(example: Im2colExample | None = None, ax: plt.Axes | None = None
     return fig
 
 
+@checked
 @dataclass(frozen=True)
 class Layer1d:
     """One layer of a 1-D stack: ``kind`` ("conv" or "pool", for the label), kernel ``k``,
     stride ``s``, zero padding ``p``."""
 
-    kind: str
-    k: int
-    s: int = 1
-    p: int = 0
+    kind: OneOf("conv", "pool")
+    k: PosInt
+    s: PosInt = 1
+    p: NonNegInt = 0
 
 
-def receptive_field(layers: list[Layer1d]) -> list[tuple[int, int]]:
+@checked
+def receptive_field(layers: Sequence[Layer1d]) -> list[tuple[int, int]]:
     """``(r_l, j_l)`` after each layer: receptive field in input pixels and the jump (input pixels
     between neighbouring units), by ``r_l = r_{l-1} + (k_l - 1) j_{l-1}``, ``j_l = j_{l-1} s_l``."""
     r, j, out = 1, 1, []
     for layer in layers:
-        if layer.k < 1 or layer.s < 1 or layer.p < 0:
-            raise ValueError(f"a layer needs k >= 1, s >= 1, p >= 0, got {layer}")
         r, j = r + (layer.k - 1) * j, j * layer.s
         out.append((r, j))
     return out
@@ -197,7 +202,8 @@ DEFAULT_STACKS = {
 }
 
 
-def draw_receptive_field(stacks: dict[str, tuple[int, list[Layer1d]]] | None = None) -> plt.Figure:
+@checked
+def draw_receptive_field(stacks: dict[str, tuple[PosInt, Sequence[Layer1d]]] | None = None) -> plt.Figure:
     """One panel per stack ``{title: (input size, layers)}``, 1-D: each row a layer, each square a
     unit drawn as wide as its jump; the units that feed the middle unit of the top layer are
     coloured, down to the input pixels of its receptive field (``r`` per layer on the right)."""

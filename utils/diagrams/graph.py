@@ -15,16 +15,20 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import torch
 
+from utils._validate import Finite, check, checked
 from utils.diagrams._draw import COLORS, arrow, box, label, new_axes
 
 __all__ = ["graph_example", "draw_computational_graph"]
 
+NODES = ("w", "x", "b", "u", "z", "h", "e", "L", "y")  # the graph's nodes, and the target y
 # the local derivative on each edge (input -> output), as drawn
 EDGES = [("w", "u", r"$\times x$"), ("x", "u", r"$\times w$"), ("u", "z", r"$\times 1$"), ("b", "z", r"$\times 1$"),
          ("z", "h", r"$\times(1-h^2)$"), ("h", "e", r"$\times 1$"), ("e", "L", r"$\times 2e$")]
 
 
-def graph_example(x: float = 1.5, w: float = 0.8, b: float = -0.5, y: float = 1.0) -> dict[str, tuple[float, float]]:
+@checked
+def graph_example(x: Finite = 1.5, w: Finite = 0.8, b: Finite = -0.5, y: Finite = 1.0
+                  ) -> dict[str, tuple[float, float]]:
     """Forward value and gradient dL/d(node) of every node of the graph, ``{name: (value, grad)}``,
     computed by autograd in float64; ``"y"`` holds the target, a constant (gradient 0, not a node)."""
     leaves = {k: torch.tensor(float(v), dtype=torch.float64, requires_grad=True) for k, v in
@@ -43,11 +47,14 @@ def graph_example(x: float = 1.5, w: float = 0.8, b: float = -0.5, y: float = 1.
     return out
 
 
+@checked
 def draw_computational_graph(values: dict[str, tuple[float, float]] | None = None, ax: plt.Axes | None = None
                              ) -> plt.Figure:
     """The graph of ``L = (tanh(w x + b) - y)^2`` with the forward value (black, left to right) and
     the gradient dL/d(node) (orange, right to left) in every node, and each edge's local
     derivative. ``values`` defaults to :func:`graph_example`."""
+    check(values is None or set(values) >= set(NODES), "values", f"a dict like graph_example()'s, with keys {NODES}",
+          sorted(values or ()))
     v = values or graph_example()
     fig, ax = new_axes(11.0, 4.0, xlim=(-0.6, 20.0), ylim=(-1.5, 5.6), ax=ax,
                        title="Computational graph of $L = (\\tanh(w x + b) - y)^2$: forward values, backward gradients")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyBboxPatch
 
+from utils._validate import checked
 from utils.diagrams._draw import COLORS, arrow, box, label, op, path_arrow
 
 __all__ = ["draw_transformer_block", "draw_encoder_decoder"]
@@ -54,6 +55,7 @@ def _pre_ln(ax, x0: float) -> None:
     arrow(ax, (x0, 5.82), (x0, 6.5), color="state", lw=2)
 
 
+@checked
 def draw_transformer_block(ax: plt.Axes | None = None) -> plt.Figure:
     """Post-LN (left) and pre-LN (right) Transformer blocks side by side; the residual stream is
     orange. In pre-LN it runs from input to output through additions only."""
@@ -82,6 +84,7 @@ def _stack_frame(ax, x0: float, y0: float, w: float, h: float, text: str, *, rig
     label(ax, (x0 + w + 0.15 if right else x0 - 0.15, y0 + h / 2), text, fontsize=10, ha="left" if right else "right")
 
 
+@checked
 def draw_encoder_decoder(ax: plt.Axes | None = None) -> plt.Figure:
     """The encoder-decoder Transformer: the encoder (bidirectional self-attention) reads the
     source; every decoder block has causal self-attention, then cross-attention whose queries
