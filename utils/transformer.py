@@ -104,7 +104,7 @@ class TinyTransformerConfig:
     d_ff: PosInt = 128  # hidden width of the feed-forward network
     dropout: Dropout = 0.0  # synthetic tasks do not overfit at this size
     positional: OneOf("learned", "sinusoidal") = "learned"  # "learned" or "sinusoidal"
-    norm_first: bool = True  # pre-LN trains stably without warm-up
+    norm_first: bool = True  # pre-LN (GPT-2 onward): much less sensitive to warm-up than post-LN (Xiong et al., 2020)
 
     def __post_init__(self) -> None:
         check(self.d_model % self.num_heads == 0, "d_model", f"divisible by num_heads={self.num_heads}", self.d_model)
