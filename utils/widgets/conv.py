@@ -47,10 +47,17 @@ def _square() -> np.ndarray:
 PATTERNS = {"drawn cross": _cross(), "drawn hollow square": _square()}
 
 
-def _annotate(ax: plt.Axes, values: np.ndarray, fmt: str = "{:.1f}") -> None:
+def _annotate(ax: plt.Axes, values: np.ndarray, fmt: str = "{:.1f}", image=None) -> None:
+    """Write each value in its cell: white on dark cells of ``image`` (the ``imshow`` result), black
+    elsewhere, as :func:`utils.plotting.plot_heatmap` does; a negative zero (``-1 * 0``) prints as 0."""
     for (r, c), v in np.ndenumerate(values):
         if not np.isnan(v):
-            ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=7)
+            dark = False
+            if image is not None:
+                red, green, blue, _ = image.cmap(image.norm(v))
+                dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5  # perceived luminance (ITU-R BT.601)
+            ax.text(c, r, fmt.format(v + 0.0), ha="center", va="center", fontsize=7,
+                    color="white" if dark else "black")
 
 
 def plot_conv_step(step: ConvStep, fig: plt.Figure | None = None) -> plt.Figure:
@@ -67,12 +74,12 @@ def plot_conv_step(step: ConvStep, fig: plt.Figure | None = None) -> plt.Figure:
                                fill=False, ls="--", ec="C2", lw=1))
     ax.add_patch(Rectangle((step.left - 0.5, step.top - 0.5), K, K, fill=False, ec="C1", lw=2.5))
     ax.set_title(f"input (padding {step.padding}, stride {step.stride})", fontsize=9)
-    axes[1].imshow(step.kernel, cmap="RdBu_r", vmin=-np.abs(step.kernel).max(), vmax=np.abs(step.kernel).max())
-    _annotate(axes[1], step.kernel, "{:.2g}")
+    im = axes[1].imshow(step.kernel, cmap="RdBu_r", vmin=-np.abs(step.kernel).max(), vmax=np.abs(step.kernel).max())
+    _annotate(axes[1], step.kernel, "{:.2g}", im)
     axes[1].set_title("kernel", fontsize=9)
-    axes[2].imshow(step.products, cmap="RdBu_r", vmin=-max(np.abs(step.products).max(), 1e-9),
-                   vmax=max(np.abs(step.products).max(), 1e-9))
-    _annotate(axes[2], step.products)
+    im = axes[2].imshow(step.products, cmap="RdBu_r", vmin=-max(np.abs(step.products).max(), 1e-9),
+                        vmax=max(np.abs(step.products).max(), 1e-9))
+    _annotate(axes[2], step.products, image=im)
     axes[2].set_title(f"window x kernel, sum = {step.total:.2f}", fontsize=9)
     finite = step.full_output
     axes[3].imshow(np.ma.masked_invalid(step.output), cmap="viridis", vmin=finite.min(), vmax=finite.max())
@@ -94,9 +101,9 @@ def plot_pooling(feature_map: np.ndarray, size: int = 2, fig: plt.Figure | None 
     axes = fig.subplots(1, 3)
     vmin, vmax = float(np.nanmin(feature_map)), float(np.nanmax(feature_map))
     for ax, m, title in zip(axes, (feature_map, mx, av), ("feature map", f"max pool {size}x{size}", f"average pool {size}x{size}")):
-        ax.imshow(m, cmap="viridis", vmin=vmin, vmax=vmax)
+        im = ax.imshow(m, cmap="viridis", vmin=vmin, vmax=vmax)
         if m.size <= 36:
-            _annotate(ax, m)
+            _annotate(ax, m, image=im)
         ax.set_title(f"{title} {m.shape[0]}x{m.shape[1]}", fontsize=9)
         ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
     fig.tight_layout()
