@@ -154,3 +154,27 @@ def test_ece_is_small_for_a_calibrated_model_and_large_for_an_overconfident_one(
         expected_calibration_error(calibrated, targets, bins=0)
     with pytest.raises(ValueError, match="targets"):
         calibration_bins(calibrated, targets[:5])
+
+
+def test_train_epoch_never_forces_a_progress_redraw_per_batch():
+    """A forced tqdm refresh on every batch sends one widget message per batch to the notebook front end
+    (14,000 in one chapter cell), enough to stall nbval; the postfix is drawn at tqdm's own pace."""
+    import torch
+    from torch import nn
+
+    from utils.training import train_epoch
+
+    calls = []
+
+    class Bar:
+        def update(self, n=1):
+            pass
+
+        def set_postfix(self, *args, refresh=True, **kwargs):
+            calls.append(refresh)
+
+    model = nn.Linear(4, 3)
+    data = [(torch.randn(8, 4), torch.randint(0, 3, (8,))) for _ in range(5)]
+    train_epoch(model, data, torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(), device="cpu",
+                progress=Bar())
+    assert calls and not any(calls)

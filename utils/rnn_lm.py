@@ -113,7 +113,7 @@ def train_tbptt(model: CharRNNLM, data: Int[Tensor, "N"], *, batch_size: PosInt 
             losses.append(loss.item())
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     if bar is not None:
         bar.close()
     return losses

@@ -190,7 +190,7 @@ def train_seq2seq(model: nn.Module, task: Task = "reverse", *, lengths: tuple[Le
         if bar is not None:
             bar.update(1)
             if step % 50 == 0:
-                bar.set_postfix(loss=f"{loss.item():.3f}")
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     if bar is not None:
         bar.close()
     return losses

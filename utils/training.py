@@ -181,7 +181,7 @@ def train_epoch(
         count += len(y)
         if progress is not None:
             progress.update(1)
-            progress.set_postfix(loss=f"{loss.item():.4f}")
+            progress.set_postfix(loss=f"{loss.item():.4f}", refresh=False)  # no forced redraw per batch
     return total_loss / max(count, 1), (correct / max(count, 1) if classification else float("nan"))
 
 
