@@ -83,3 +83,21 @@ def test_conv_explorer_builder_embeds_inputs_and_learned_kernels():
         conv_explorer(kernels=[["1 2; 3"]])
     with pytest.raises(ValueError, match="inputs"):
         conv_explorer(inputs=("no such image",))
+
+
+def test_step_panels_write_readable_numbers_and_no_negative_zero():
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from utils.conv_explorer import conv_step
+    from utils.widgets.conv import plot_conv_step
+
+    image = np.zeros((6, 6))
+    image[:, 3:] = 1.0  # a vertical edge
+    sobel = np.array([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    fig = plot_conv_step(conv_step(image, sobel, position=0, stride=1, padding=1))
+    kernel_ax, products_ax = fig.axes[1], fig.axes[2]
+    colour = {t.get_text(): t.get_color() for t in kernel_ax.texts}
+    assert colour["-2"] == "white" and colour["2"] == "white" and colour["0"] == "black"
+    assert not any(t.get_text().startswith("-0") for t in products_ax.texts)
+    plt.close(fig)

@@ -20,6 +20,7 @@ __all__ = [
     "plot_learning_curves",
     "show_image_grid",
     "plot_heatmap",
+    "readable_text_color",
 ]
 
 # Colour-blind-safe palette (Okabe & Ito, 2008), used in this order by every figure.
@@ -109,6 +110,15 @@ def show_image_grid(images: np.ndarray | Sequence | Duck("detach"), labels: Sequ
 
 
 @checked
+def readable_text_color(image: Duck("cmap", "norm"), value: Finite) -> str:
+    """``"white"`` or ``"black"``, whichever reads better on the colour ``image`` (an ``imshow``
+    result) gives ``value``: white on dark cells by perceived luminance (ITU-R BT.601), whatever the
+    colour map."""
+    red, green, blue, _ = image.cmap(image.norm(value))
+    return "white" if 0.299 * red + 0.587 * green + 0.114 * blue < 0.5 else "black"
+
+
+@checked
 def plot_heatmap(matrix: np.ndarray | Sequence | Duck("detach"), ax: plt.Axes | None = None, *,
                  row_labels: Sequence[str] | None = None,
                  col_labels: Sequence[str] | None = None, cmap: str = "viridis", annotate: bool = False,
@@ -131,9 +141,8 @@ def plot_heatmap(matrix: np.ndarray | Sequence | Duck("detach"), ax: plt.Axes | 
         ax.set_xticks(range(arr.shape[1]), labels=list(col_labels), rotation=45, ha="right")
     if annotate:
         for (r, c), v in np.ndenumerate(arr):
-            red, green, blue, _ = im.cmap(im.norm(v))  # the cell's own colour, whatever the colour map
-            dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5  # perceived luminance (ITU-R BT.601)
-            ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=7, color="white" if dark else "black")
+            color = readable_text_color(im, v) if np.isfinite(v) else "black"
+            ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=7, color=color)
     if colorbar:
         ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     if title:

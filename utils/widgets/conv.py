@@ -24,6 +24,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 from utils.conv_explorer import KERNELS, ConvStep, conv_step, parse_kernel, pool_views
+from utils.plotting import readable_text_color
 from utils.widgets.browser import BrowserExplorer
 
 __all__ = ["PATTERNS", "plot_conv_step", "plot_pooling", "conv_frames", "make_conv_widget", "learned_kernels",
@@ -52,12 +53,8 @@ def _annotate(ax: plt.Axes, values: np.ndarray, fmt: str = "{:.1f}", image=None)
     elsewhere, as :func:`utils.plotting.plot_heatmap` does; a negative zero (``-1 * 0``) prints as 0."""
     for (r, c), v in np.ndenumerate(values):
         if not np.isnan(v):
-            dark = False
-            if image is not None:
-                red, green, blue, _ = image.cmap(image.norm(v))
-                dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5  # perceived luminance (ITU-R BT.601)
-            ax.text(c, r, fmt.format(v + 0.0), ha="center", va="center", fontsize=7,
-                    color="white" if dark else "black")
+            color = "black" if image is None else readable_text_color(image, v)
+            ax.text(c, r, fmt.format(v + 0.0), ha="center", va="center", fontsize=7, color=color)
 
 
 def plot_conv_step(step: ConvStep, fig: plt.Figure | None = None) -> plt.Figure:
