@@ -88,10 +88,28 @@ def test_topic_task_split_tokens_and_scoring():
     assert tokenizer.decode(ids[:len(ids) - len(answer)]).endswith("<|im_start|>assistant\n")
     batch = collate(tokenize_examples(tokenizer, train_x[:3], train_y[:3]), tokenizer.pad_token_id)
     assert batch["input_ids"].shape == batch["labels"].shape == batch["attention_mask"].shape
-    logits = torch.zeros(*batch["input_ids"].shape, 10)
-    assert math.isclose(answer_loss(logits, batch["labels"].clamp(max=9).where(batch["labels"] != -100,
-                                                                               torch.tensor(-100))).item(),
-                        math.log(10), rel_tol=1e-6)
+    assert (batch["attention_mask"] == 0).any() and (batch["labels"][batch["attention_mask"] == 0] == -100).all()
     assert topic_accuracy(["CNN.", "training", "foo"], ["cnn", "training", "applications"]) == 2 / 3
     with pytest.raises(ValueError, match="unknown topic"):
         topic_accuracy(["x"], ["vision"])
+
+
+def test_answer_loss_equals_the_full_cross_entropy_with_and_without_peft():
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    hf = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=40, num_hidden_layers=2,
+                                      num_attention_heads=4, num_key_value_heads=2, pad_token_id=None)).double()
+    batch = collate([([5, 6, 7, 8, 9, 10], [-100] * 4 + [9, 10]), ([3, 4, 11, 12], [-100, -100, 11, 12])], 0)
+
+    def full(model):
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 50), batch["labels"][:, 1:].reshape(-1),
+                                                 ignore_index=-100)
+
+    torch.testing.assert_close(answer_loss(hf, batch).double(), full(hf), rtol=1e-6, atol=1e-6)
+    peft_model = get_peft_model(hf, LoraConfig(r=2, target_modules=["q_proj"]))
+    with torch.no_grad():
+        peft_model.base_model.model.model.layers[0].self_attn.q_proj.lora_B.default.weight.normal_()
+    torch.testing.assert_close(answer_loss(peft_model, batch).double(), full(peft_model), rtol=1e-6, atol=1e-6)

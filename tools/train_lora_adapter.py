@@ -69,8 +69,7 @@ def main() -> None:
         order = torch.randperm(len(examples), generator=gen).tolist()
         for i in range(0, len(order), BATCH):
             batch = collate([examples[j] for j in order[i:i + BATCH]], tokenizer.pad_token_id)
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            loss = answer_loss(logits, batch["labels"])
+            loss = answer_loss(model, batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from utils.positional import apply_rope, rope_angles
 from utils.sampling import sample_next
@@ -234,14 +235,15 @@ class Llama(nn.Module):
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, *, use_cache: bool = True, greedy: bool = False,
                  temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                 generator: torch.Generator | None = None, eos_token_id: int | None = None) -> torch.Tensor:
+                 generator: torch.Generator | None = None, eos_token_id: int | None = None,
+                 progress: bool = False) -> torch.Tensor:
         """Extend ``idx (B, T)`` by up to ``max_new_tokens`` tokens -> ``(B, T + new)``; sampling as
         :func:`utils.sampling.sample_next`. Stops early once every row has produced ``eos_token_id``.
         ``use_cache=False`` recomputes the whole sequence every step (the slow way, for comparison)."""
         cache = KVCache(self.config.n_layer) if use_cache else None
         done = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
         step_input = idx
-        for _ in range(max_new_tokens):
+        for _ in tqdm(range(max_new_tokens), desc="decoding", disable=not progress, leave=False):
             logits = self(step_input if use_cache else idx, cache=cache, last_only=True)[:, -1]  # (B, V)
             nxt = sample_next(logits, greedy=greedy, temperature=temperature, top_k=top_k, top_p=top_p,
                               generator=generator)  # (B, 1)

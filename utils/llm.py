@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from utils.pretrained import ModelNotAvailableError
 
@@ -180,7 +181,7 @@ def held_out_text() -> str:
 
 @torch.no_grad()
 def sequence_nll(logits_fn: Callable[[torch.Tensor], torch.Tensor], ids: torch.Tensor, *, window: int,
-                 stride: int | None = None) -> tuple[float, int]:
+                 stride: int | None = None, progress: bool = False) -> tuple[float, int]:
     """Total negative log-likelihood (nats) of ``ids[1:]`` given what precedes each token, and the
     number of tokens scored: ``(nats, N - 1)``.
 
@@ -195,13 +196,16 @@ def sequence_nll(logits_fn: Callable[[torch.Tensor], torch.Tensor], ids: torch.T
     if not 0 < stride < window:  # a window must keep at least the one token that predicts its first target
         raise ValueError(f"stride must be in [1, window - 1 = {window - 1}], got {stride}")
     N, total, scored, end = len(ids), 0.0, 1, min(window, len(ids))
+    bar = tqdm(total=N - 1, desc="scoring tokens", disable=not progress)
     while True:
         begin = max(0, end - window)
         logits = logits_fn(ids[begin:end][None])[0]  # (end - begin, V)
         logp = logits[scored - 1 - begin:end - 1 - begin].double().log_softmax(-1)  # predictions of ids[scored:end]
         total -= logp.gather(1, ids[scored:end, None].to(logp.device)).sum().item()
+        bar.update(end - scored)
         scored = end
         if end == N:
+            bar.close()
             return total, N - 1
         end = min(end + stride, N)
 
