@@ -1,13 +1,15 @@
 """utils.quant_formats against the gguf package's reference code, and against the weights transformers
 de-quantizes from the packaged SmolLM2 file."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
 from gguf import GGMLQuantizationType, quants
 
-from utils.quant_formats import (bits_per_weight, q4_1_dequantize, q4_1_quantize, q8_0_dequantize, q8_0_quantize,
-                                 read_gguf_tensor)
+from utils.quant_formats import (bits_per_weight, gguf_tensor_table, q4_1_dequantize, q4_1_quantize, q8_0_dequantize,
+                                 q8_0_quantize, quantize_linear_int8, read_gguf_tensor)
 
 
 def _weights(n=64 * 32, seed=0):
@@ -63,3 +65,21 @@ def test_the_packaged_file_dequantizes_to_the_weights_transformers_loads():
     assert torch.equal(emb, model.model.embed_tokens.weight[:100].detach())
     with pytest.raises(KeyError):
         read_gguf_tensor(smollm2_gguf_path(), "nope")
+    table = gguf_tensor_table(smollm2_gguf_path())
+    counts = {f: sum(1 for _, fmt, _, _ in table if fmt == f) for f in ("Q4_1", "Q8_0", "F32")}
+    assert counts == {"Q4_1": 210, "Q8_0": 1, "F32": 61} and len(table) == 272
+    assert sum(math.prod(shape) for _, _, shape, _ in table) == 134_515_008
+
+
+def test_quantize_linear_int8_skips_the_named_layers_and_leaves_the_original():
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 4))
+    q = quantize_linear_int8(model, skip=("2",))
+    assert type(model[0]) is nn.Linear and q[0]._get_name() == "DynamicQuantizedLinear"
+    assert type(q[2]) is nn.Linear
+    x = torch.randn(5, 8)
+    assert (q(x) - model(x)).abs().max() < 0.05
+    with pytest.raises(ValueError, match="no nn.Linear left"):
+        quantize_linear_int8(model, skip=("0", "2"))

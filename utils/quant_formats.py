@@ -10,7 +10,10 @@ blocks of 32 and store one or two float16 numbers per block plus a small integer
 - Q8_0, 34 bytes per block (8.5 bits per weight): a scale ``d`` (float16) and 32 signed bytes,
   ``w = d * q`` with ``q`` in -127..127, ``d = max|w| / 127``.
 
-The functions below follow ggml's reference code (and the ``gguf`` package's numpy port, which the
+:func:`quantize_linear_int8` is PyTorch's dynamic int8 quantization (one scale per weight tensor,
+activations quantized on the fly) of a chosen subset of a model's ``nn.Linear`` layers.
+
+The block functions below follow ggml's reference code (and the ``gguf`` package's numpy port, which the
 tests compare with), on ``numpy`` arrays: ``raw`` is ``(n_blocks, bytes per block)`` of uint8.
 """
 
@@ -22,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["BLOCK", "BYTES_PER_BLOCK", "bits_per_weight", "q4_1_quantize", "q4_1_dequantize", "q8_0_quantize",
-           "q8_0_dequantize", "read_gguf_tensor"]
+           "q8_0_dequantize", "read_gguf_tensor", "gguf_tensor_table", "quantize_linear_int8"]
 
 BLOCK = 32  # weights per block, both formats
 BYTES_PER_BLOCK = {"Q4_1": 2 + 2 + BLOCK // 2, "Q8_0": 2 + BLOCK, "F16": 2 * BLOCK, "F32": 4 * BLOCK}
@@ -102,3 +105,33 @@ def read_gguf_tensor(path: str | Path, name: str) -> tuple[np.ndarray, str, tupl
             shape = tuple(int(s) for s in reversed(t.shape.tolist()))
             return np.asarray(t.data).view(np.uint8).reshape(-1), t.tensor_type.name, shape
     raise KeyError(f"no tensor {name!r} in {path}")
+
+
+def gguf_tensor_table(path: str | Path) -> list[tuple[str, str, tuple[int, ...], int]]:
+    """``(name, format, shape in PyTorch's order, bytes)`` of every tensor stored in a GGUF file."""
+    return [(t.name, t.tensor_type.name, tuple(int(s) for s in reversed(t.shape.tolist())), int(t.n_bytes))
+            for t in _reader(str(Path(path).resolve())).tensors]
+
+
+def quantize_linear_int8(model, *, skip: tuple[str, ...] = ()):
+    """A copy of ``model`` (on the CPU) whose ``nn.Linear`` layers use int8 weights and dynamically
+    quantized activations (``torch.ao.quantization.quantize_dynamic``), except the layers whose name
+    contains one of ``skip`` (e.g. ``("down_proj",)``), which stay float32. The original is unchanged."""
+    import copy
+    import warnings
+
+    import torch
+    from torch import nn
+
+    if isinstance(skip, str):
+        skip = (skip,)
+    cpu_copy = copy.deepcopy(model).to("cpu").eval()
+    names = {n for n, m in cpu_copy.named_modules() if isinstance(m, nn.Linear) and not any(s in n for s in skip)}
+    if not names:
+        raise ValueError(f"no nn.Linear left to quantize (skip={skip})")
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():  # PyTorch marks the eager API deprecated in favour of torchao; it works in 2.13
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*deprecated.*")
+        return quantize_dynamic(cpu_copy, names, dtype=torch.qint8, inplace=True)
