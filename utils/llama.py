@@ -118,6 +118,8 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, *, cache: KVCache | None = None,
                 layer: int = 0, start: int = 0, return_weights: bool = False):
+        """``x (B, T, C)`` at positions ``start .. start + T - 1`` -> ``(B, T, C)`` (and the weights
+        ``(B, nh, T, P + T)`` with ``return_weights``); with ``cache`` the new k, v are appended to ``layer``'s."""
         B, T, _ = x.shape
         q = self.q_proj(x).view(B, T, self.nh, self.hs).transpose(1, 2)  # (B, nh, T, hs)
         k = self.k_proj(x).view(B, T, self.nkv, self.hs).transpose(1, 2)  # (B, nkv, T, hs)
