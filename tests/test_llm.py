@@ -113,3 +113,17 @@ def test_answer_loss_equals_the_full_cross_entropy_with_and_without_peft():
     with torch.no_grad():
         peft_model.base_model.model.model.layers[0].self_attn.q_proj.lora_B.default.weight.normal_()
     torch.testing.assert_close(answer_loss(peft_model, batch).double(), full(peft_model), rtol=1e-6, atol=1e-6)
+
+
+def test_attention_maps_give_one_readable_token_per_row_and_causal_weights():
+    from utils.llama import Llama, LlamaConfig
+
+    tokenizer = llm.load_smollm2_tokenizer()
+    torch.manual_seed(0)
+    model = Llama(LlamaConfig(vocab_size=len(tokenizer), dim=32, n_layer=2, n_head=4, n_kv_head=2, hidden_dim=48,
+                              max_seq_len=64)).eval()
+    text = "Rotary embeddings rotate queries."
+    tokens, maps = llm.attention_maps(model, tokenizer, text)
+    assert "".join(tokens) == text and maps.shape == (2, 4, len(tokens), len(tokens))
+    torch.testing.assert_close(maps.sum(-1), torch.ones(2, 4, len(tokens)))
+    assert torch.triu(maps, diagonal=1).abs().max() == 0

@@ -47,6 +47,12 @@ def test_outputs_merge_and_counts_equal_peft():
     assert load_peft_weights(ours, saved) == 8
     idx = torch.randint(0, 50, (2, 10), generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(ours(idx).logits, theirs(idx).logits)
+    from utils.llama import from_hf
+
+    ours_llama = from_hf(hf)  # our Llama: blocks at the top level, no "model." prefix
+    add_lora(ours_llama, ("q_proj", "v_proj"), r=4, alpha=12)
+    assert load_peft_weights(ours_llama, saved) == 8
+    torch.testing.assert_close(ours_llama(idx), theirs(idx).logits, rtol=1e-5, atol=1e-6)
     trainable, total = count_parameters(ours)
     assert (trainable, total) == theirs.get_nb_trainable_parameters()
     assert set(lora_state_dict(ours)) == {k.removeprefix("base_model.model.").removesuffix(".weight") for k in saved}

@@ -14,6 +14,7 @@ Shapes: B examples, T tokens (padded), V vocabulary.
 from __future__ import annotations
 
 import json
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -136,4 +137,6 @@ def load_topic_adapter(model):
     if not (folder / "adapter_model.safetensors").is_file():
         raise FileNotFoundError(f"no adapter in {folder}; run: python tools/train_lora_adapter.py")
     facts = json.loads((folder / "training.json").read_text())
-    return PeftModel.from_pretrained(model, str(folder)).eval(), facts
+    with warnings.catch_warnings():  # peft 0.21 calls a transformers 5 method that now warns; nothing to act on
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return PeftModel.from_pretrained(model, str(folder)).eval(), facts

@@ -116,20 +116,23 @@ _PEFT_KEY = re.compile(r"^(?:base_model\.model\.)?(.*\.lora_[AB])(?:\.default)?\
 
 def load_peft_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> int:
     """Copy an adapter saved by ``peft`` (keys ``base_model.model.<path>.lora_A.weight``) into the
-    :class:`LoRALinear` layers of ``model``; returns how many tensors were copied. Every LoRA layer
-    must receive both matrices."""
+    :class:`LoRALinear` layers of ``model`` (a ``transformers`` model, or our :class:`utils.llama.Llama`
+    for an adapter trained on ``transformers``' Llama); returns how many tensors were copied. Every
+    LoRA layer must receive both matrices."""
     ours = dict(model.named_parameters())
     copied = set()
     with torch.no_grad():
         for key, value in state.items():
             m = _PEFT_KEY.match(key)
-            if m is None or m.group(1) not in ours:
+            # transformers' Llama keeps its blocks under "model."; utils.llama.Llama has them at the top level
+            name = next((n for n in (m.group(1), m.group(1).removeprefix("model.")) if n in ours), None) if m else None
+            if name is None:
                 raise ValueError(f"adapter key {key!r} matches no LoRA parameter of the model")
-            target = ours[m.group(1)]
+            target = ours[name]
             if target.shape != value.shape:
                 raise ValueError(f"{key}: shape {tuple(value.shape)} != {tuple(target.shape)} in the model")
             target.copy_(value)
-            copied.add(m.group(1))
+            copied.add(name)
     expected = {k for k in ours if k.endswith((".lora_A", ".lora_B"))}
     if copied != expected:
         raise ValueError(f"the adapter lacks {sorted(expected - copied)[:3]}")
