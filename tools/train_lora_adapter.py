@@ -1,6 +1,8 @@
 """Instruction-tune SmolLM2-135M-Instruct with LoRA on the book's topic task and ship the adapter.
 
-    OMP_NUM_THREADS=2 python tools/train_lora_adapter.py   # a few minutes on 2 CPU cores
+    OMP_NUM_THREADS=2 python tools/train_lora_adapter.py
+    # the shipped run: 80 min of training on 2 threads of a machine shared with other jobs (load ~14);
+    # one step of 8 prompts takes several seconds on an idle 2-core CPU, so expect well under half an hour
 
 The task (utils.instruct): "which part of the book explains this sentence?", 111 training
 sentences; the 46 held-out sentences are never trained on and only scored, before and after.
