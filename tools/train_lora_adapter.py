@@ -1,8 +1,8 @@
 """Instruction-tune SmolLM2-135M-Instruct with LoRA on the book's topic task and ship the adapter.
 
-    OMP_NUM_THREADS=2 python tools/train_lora_adapter.py
-    # the shipped run: 80 min of training on 2 threads of a machine shared with other jobs (load ~14);
-    # one step of 8 prompts takes several seconds on an idle 2-core CPU, so expect well under half an hour
+    OMP_NUM_THREADS=1 python tools/train_lora_adapter.py   # about 4 min of training, plus two evaluations
+    # (the shipped run: 247 s of training on one thread of a 2-core machine shared with other jobs; a run with
+    # 2 threads on the same machine under heavy load took 80 min and gave bit-identical weights)
 
 The task (utils.instruct): "which part of the book explains this sentence?", 111 training
 sentences; the 46 held-out sentences are never trained on and only scored, before and after.
@@ -106,7 +106,7 @@ def main() -> None:
              "train_seconds": round(train_seconds), "threads": torch.get_num_threads(), "seed": 0,
              "torch": torch.__version__}
     (out / "training.json").write_text(json.dumps(facts, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}: {train_seconds:.0f} s of training on {torch.get_num_threads()} threads")
+    print(f"wrote {out.relative_to(ROOT)}: {train_seconds:.0f} s of training on {torch.get_num_threads()} thread(s)")
 
 
 if __name__ == "__main__":
