@@ -160,14 +160,15 @@ def _factories() -> dict[type, typing.Callable[[], object]]:
     from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
     from utils import (cnn_blocks, data, depth, encoder_decoder, faq, finetune, glossary, gpt, landmarks,
-                       normalization, optim, rnn, rnn_lm, rnn_models, scaling, seq2seq, text_data, training,
-                       transformer)
+                       llama, lora, normalization, optim, rnn, rnn_lm, rnn_models, scaling, seq2seq, text_data,
+                       training, transformer)
     from utils import distributed as dist
     from utils.diagrams import attention as diagrams_attention
     from utils.diagrams import conv as diagrams_conv
 
     tiny_gpt = dict(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=8)
     tiny_seq2seq = dict(vocab_size=10, max_len=8, d_model=8, num_heads=2, num_layers=1, d_ff=16)
+    tiny_llama = dict(vocab_size=16, dim=8, n_layer=1, n_head=2, n_kv_head=1, hidden_dim=16, max_seq_len=16)
     return {
         nn.Module: lambda: nn.Linear(2, 2),
         nn.Linear: lambda: nn.Linear(2, 2),
@@ -222,6 +223,14 @@ def _factories() -> dict[type, typing.Callable[[], object]]:
         diagrams_attention.QKVExample: lambda: diagrams_attention.qkv_example(),
         diagrams_conv.Im2colExample: lambda: diagrams_conv.im2col_example(),
         diagrams_conv.Layer1d: lambda: diagrams_conv.Layer1d("conv", 3, 1, 1),
+        llama.LlamaConfig: lambda: llama.LlamaConfig(**tiny_llama),
+        llama.Llama: lambda: llama.Llama(llama.LlamaConfig(**tiny_llama)),
+        llama.Attention: lambda: llama.Attention(llama.LlamaConfig(**tiny_llama)),
+        llama.SwiGLU: lambda: llama.SwiGLU(llama.LlamaConfig(**tiny_llama)),
+        llama.Block: lambda: llama.Block(llama.LlamaConfig(**tiny_llama)),
+        llama.KVCache: lambda: llama.KVCache(1),
+        llama.RMSNorm: lambda: llama.RMSNorm(8),
+        lora.LoRALinear: lambda: lora.LoRALinear(nn.Linear(8, 4), r=2),
     }
 
 
@@ -581,6 +590,8 @@ def _tensor_specs(spec):
 
 NAME_RULE_EXEMPT = {
     ("scaling.PowerLawFit", "alpha"): "a fitted exponent, not a probability",
+    ("lora.LoRALinear", "alpha"): "LoRA's scale numerator (the update is scaled by alpha / r), any positive number",
+    ("lora.add_lora", "alpha"): "LoRA's scale numerator (the update is scaled by alpha / r), any positive number",
     ("distributed.DataParallelConfig", "lr"): "0 is allowed: it keeps the initial weights (the untrained loss)",
 }
 # Dataclasses that utils returns and readers only read: their numbers may be NaN or infinite (a diverged

@@ -87,7 +87,7 @@ CASES = [
     (C.check_lora_forward, lambda x, W, A, B, a: x @ W.T + x @ A.T @ B.T * (A.shape[0] / a), "upside down"),
     (C.check_lora_forward, lambda x, W, A, B, a: x @ A.T @ B.T * (a / A.shape[0]), "frozen weight's output"),
     (C.check_lora_forward, lambda x, W, A, B, a: x @ W.T + x @ B @ A * a, "your code raised RuntimeError"),
-    (C.check_lora_forward, lambda x, W, A, B, a: None, "expected a torch.Tensor"),
+    (C.check_lora_forward, lambda x, W, A, B, a: None, "got None (is a `return` missing?)"),
     (C.check_init_lora, lambda i, o, r, g: (torch.randn(r, i, generator=g) * 0.01, torch.randn(o, r, generator=g)),
      "B is not zero, so the model changes at step 0"),
     (C.check_init_lora, lambda i, o, r, g: (torch.zeros(r, i), torch.zeros(o, r)), "A is zero too"),

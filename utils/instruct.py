@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Annotated
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
-from utils.llm import chat_prompt
+from utils._validate import NonNegInt, OneOf, PosInt, Tensor, Texts, check, checked
+from utils.llm import ChatTokenizer, chat_prompt
 from utils.topics import TOPICS, load_topic_rows
 
 __all__ = ["TOPIC_SYSTEM", "topic_prompt", "topic_split", "tokenize_examples", "collate", "answer_loss",
@@ -30,26 +34,29 @@ __all__ = ["TOPIC_SYSTEM", "topic_prompt", "topic_split", "tokenize_examples", "
 TOPIC_SYSTEM = ("Name the part of the book that explains the sentence: foundations, training, cnn, "
                 "attention-transformers or applications. Answer with the name only.")
 IGNORE = -100
+Examples = Annotated[Sequence[tuple[list[int], list[int]]], "a list of (input_ids, labels) pairs from tokenize_examples"]
+Batch = Annotated[Mapping[str, Tensor], "a collate() batch: input_ids, attention_mask and labels, each (B, T)"]
 
 
-def topic_prompt(tokenizer, sentence: str) -> str:
+@checked
+def topic_prompt(tokenizer: ChatTokenizer, sentence: str) -> str:
     """The chat-formatted prompt for one sentence (system instruction + user turn + start of the answer)."""
+    check(sentence != "", "sentence", "a non-empty string", repr(sentence))
     return chat_prompt(tokenizer, sentence, system=TOPIC_SYSTEM)
 
 
-def topic_split(split: str) -> tuple[list[str], list[str]]:
+@checked
+def topic_split(split: OneOf("train", "test")) -> tuple[list[str], list[str]]:
     """``(sentences, topic names)`` of the ``"train"`` (111) or ``"test"`` (46, held out) split."""
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     rows = [r for r in load_topic_rows() if r["split"] == split]
     return [r["text"] for r in rows], [r["label"] for r in rows]
 
 
-def tokenize_examples(tokenizer, sentences: list[str], answers: list[str]) -> list[tuple[list[int], list[int]]]:
+@checked
+def tokenize_examples(tokenizer: ChatTokenizer, sentences: Texts, answers: Texts) -> list[tuple[list[int], list[int]]]:
     """``(input_ids, labels)`` per example: prompt + answer + end-of-turn token; labels are -100 on
     the prompt, so only the answer is learned."""
-    if len(sentences) != len(answers):
-        raise ValueError(f"{len(sentences)} sentences but {len(answers)} answers")
+    check(len(answers) == len(sentences), "answers", f"one per sentence ({len(sentences)})", len(answers))
     out = []
     for sentence, answer in zip(sentences, answers):
         prompt = tokenizer(topic_prompt(tokenizer, sentence), add_special_tokens=False).input_ids
@@ -58,8 +65,11 @@ def tokenize_examples(tokenizer, sentences: list[str], answers: list[str]) -> li
     return out
 
 
-def collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+@checked
+def collate(examples: Examples, pad_id: NonNegInt) -> dict[str, torch.Tensor]:
     """Right-pad a batch: ``input_ids``, ``attention_mask`` and ``labels``, each ``(B, T)``."""
+    check(len(examples) > 0 and all(len(x) == len(y) > 0 for x, y in examples), "examples",
+          "a non-empty list of (input_ids, labels) pairs of equal, non-zero lengths", len(examples))
     T = max(len(ids) for ids, _ in examples)
     ids = torch.full((len(examples), T), pad_id, dtype=torch.long)
     labels = torch.full((len(examples), T), IGNORE, dtype=torch.long)
@@ -69,7 +79,8 @@ def collate(examples: list[tuple[list[int], list[int]]], pad_id: int) -> dict[st
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-def answer_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+@checked
+def answer_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
     """Mean cross-entropy (nats) of the answer tokens of a :func:`collate` batch: position t predicts
     ``labels[:, t + 1]``, and -100 marks the prompt and the padding.
 
@@ -78,6 +89,10 @@ def answer_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     ``cross_entropy(model(...).logits[:, :-1], labels[:, 1:], ignore_index=-100)``, a fraction of the cost.
     """
     lm = model.get_base_model() if hasattr(model, "get_base_model") else model  # unwrap peft (LoRA stays inside)
+    check(hasattr(lm, "lm_head") and hasattr(lm, "model"), "model", "a transformers causal LM (or a peft model of one)",
+          type(model).__name__)
+    check({"input_ids", "attention_mask", "labels"} <= set(batch), "batch",
+          "a collate() batch with input_ids, attention_mask and labels", sorted(batch))
     hidden = lm.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
     targets = batch["labels"][:, 1:]  # (B, T - 1)
     keep = targets != IGNORE
@@ -86,8 +101,9 @@ def answer_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate_answers(model, tokenizer, sentences: list[str], *, batch_size: int = 16, max_new_tokens: int = 6,
-                     progress: bool = True) -> list[str]:
+@checked
+def generate_answers(model: nn.Module, tokenizer: ChatTokenizer, sentences: Texts, *, batch_size: PosInt = 16,
+                     max_new_tokens: PosInt = 6, progress: bool = True) -> list[str]:
     """Greedy answers of a ``transformers`` causal LM (with or without a ``peft`` adapter), batched
     with left padding (prompts sorted by length), cut at the end-of-turn token and stripped. Six new
     tokens hold the longest topic name (``attention-transformers`` is four tokens) and the end of turn."""
@@ -111,13 +127,12 @@ def generate_answers(model, tokenizer, sentences: list[str], *, batch_size: int 
     return [answers[i] for i in range(len(prompts))]
 
 
-def topic_accuracy(answers: list[str], labels: list[str]) -> float:
+@checked
+def topic_accuracy(answers: Texts, labels: Texts) -> float:
     """Fraction of answers equal to the topic name (case and surrounding punctuation ignored)."""
-    if len(answers) != len(labels) or not labels:
-        raise ValueError(f"need as many answers as labels (got {len(answers)} and {len(labels)}, at least one)")
-    for label in labels:
-        if label not in TOPICS:
-            raise ValueError(f"unknown topic {label!r}; topics are {TOPICS}")
+    check(len(labels) == len(answers), "labels", f"one per answer ({len(answers)})", len(labels))
+    unknown = [y for y in labels if y not in TOPICS]
+    check(not unknown, "labels", f"topic names {TOPICS}", f"unknown topic(s) {unknown[:3]}")
     return sum(a.lower().strip(" .'\"`*") == y for a, y in zip(answers, labels)) / len(labels)
 
 
@@ -127,7 +142,8 @@ def adapter_dir() -> Path:
     return Path(str(resources.files("utils") / "resources" / "smollm2_topic_lora"))
 
 
-def load_topic_adapter(model):
+@checked
+def load_topic_adapter(model: nn.Module):
     """``(peft_model, facts)``: ``model`` (SmolLM2 from :func:`utils.llm.load_smollm2`) wrapped with the
     shipped adapter by ``peft.PeftModel.from_pretrained`` (weights read with safetensors), and the
     training facts the script recorded. ``peft_model.disable_adapter()`` gives the base model back."""

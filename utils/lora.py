@@ -19,24 +19,24 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
+from typing import Annotated
 
 import torch
 from torch import nn
 
+from utils._validate import Dropout, Float, PosFloat, PosInt, Tensor, checked
+
 __all__ = ["LoRALinear", "add_lora", "merge_lora", "lora_state_dict", "load_peft_weights", "count_parameters"]
 
 
+@checked
 class LoRALinear(nn.Module):
     """A frozen ``nn.Linear`` plus a trainable rank-``r`` update scaled by ``alpha / r``."""
 
-    def __init__(self, base: nn.Linear, r: int = 8, alpha: float = 16.0, dropout: float = 0.0) -> None:
+    def __init__(self, base: Annotated[nn.Linear, "an nn.Linear layer"], r: PosInt = 8, alpha: PosFloat = 16.0,
+                 dropout: Dropout = 0.0) -> None:
         super().__init__()
-        if not isinstance(base, nn.Linear):
-            raise TypeError(f"base must be an nn.Linear, got {type(base).__name__}")
-        if isinstance(r, bool) or not isinstance(r, int) or r < 1:
-            raise ValueError(f"r must be a positive int, got {r!r}")
-        if not alpha > 0:
-            raise ValueError(f"alpha must be > 0, got {alpha}")
         self.base_layer = base
         base.requires_grad_(False)
         self.r, self.alpha, self.scaling = r, alpha, alpha / r
@@ -51,7 +51,8 @@ class LoRALinear(nn.Module):
         """(alpha / r) B A, shape (out, in): what merging adds to the base weight."""
         return (self.lora_B @ self.lora_A) * self.scaling
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @checked(dims={"in": "base_layer.in_features"})
+    def forward(self, x: Float[Tensor, "... in"]) -> torch.Tensor:
         y = self.base_layer(x)  # (N, out)
         if not self.merged:
             y = y + (self.dropout(x) @ self.lora_A.T @ self.lora_B.T) * self.scaling  # (N, in) -> (N, r) -> (N, out)
@@ -77,8 +78,9 @@ class LoRALinear(nn.Module):
         return f"r={self.r}, alpha={self.alpha}, scaling={self.scaling:g}, merged={self.merged}"
 
 
-def add_lora(model: nn.Module, targets: tuple[str, ...] = ("q_proj", "v_proj"), *, r: int = 8,
-             alpha: float = 16.0, dropout: float = 0.0) -> list[str]:
+@checked
+def add_lora(model: nn.Module, targets: str | Sequence[str] = ("q_proj", "v_proj"), *, r: PosInt = 8,
+             alpha: PosFloat = 16.0, dropout: Dropout = 0.0) -> list[str]:
     """Freeze every parameter of ``model`` and wrap each ``nn.Linear`` whose name ends with one of
     ``targets`` in a :class:`LoRALinear` (in place). Returns the wrapped modules' names."""
     if isinstance(targets, str):
@@ -86,7 +88,7 @@ def add_lora(model: nn.Module, targets: tuple[str, ...] = ("q_proj", "v_proj"), 
     model.requires_grad_(False)
     names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and n.split(".")[-1] in targets]
     if not names:
-        raise ValueError(f"no nn.Linear named {targets} in the model")
+        raise ValueError(f"targets: no nn.Linear named {targets} in the model")
     for name in names:
         parent, _, child = name.rpartition(".")
         owner = model.get_submodule(parent) if parent else model
@@ -94,6 +96,7 @@ def add_lora(model: nn.Module, targets: tuple[str, ...] = ("q_proj", "v_proj"), 
     return names
 
 
+@checked
 def merge_lora(model: nn.Module) -> nn.Module:
     """Merge every :class:`LoRALinear` of ``model`` into its base weight and put the plain
     ``nn.Linear`` back (as ``peft``'s ``merge_and_unload``). In place; returns ``model``."""
@@ -106,6 +109,7 @@ def merge_lora(model: nn.Module) -> nn.Module:
     return model
 
 
+@checked
 def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """Only the LoRA matrices (``...lora_A`` (r, in), ``...lora_B`` (out, r)): what an adapter file holds."""
     return {k: v for k, v in model.state_dict().items() if k.endswith((".lora_A", ".lora_B"))}
@@ -114,7 +118,8 @@ def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 _PEFT_KEY = re.compile(r"^(?:base_model\.model\.)?(.*\.lora_[AB])(?:\.default)?\.weight$")
 
 
-def load_peft_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> int:
+@checked
+def load_peft_weights(model: nn.Module, state: Mapping[str, Tensor]) -> int:
     """Copy an adapter saved by ``peft`` (keys ``base_model.model.<path>.lora_A.weight``) into the
     :class:`LoRALinear` layers of ``model`` (a ``transformers`` model, or our :class:`utils.llama.Llama`
     for an adapter trained on ``transformers``' Llama); returns how many tensors were copied. Every
@@ -127,18 +132,19 @@ def load_peft_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> int:
             # transformers' Llama keeps its blocks under "model."; utils.llama.Llama has them at the top level
             name = next((n for n in (m.group(1), m.group(1).removeprefix("model.")) if n in ours), None) if m else None
             if name is None:
-                raise ValueError(f"adapter key {key!r} matches no LoRA parameter of the model")
+                raise ValueError(f"state: adapter key {key!r} matches no LoRA parameter of the model")
             target = ours[name]
             if target.shape != value.shape:
-                raise ValueError(f"{key}: shape {tuple(value.shape)} != {tuple(target.shape)} in the model")
+                raise ValueError(f"state: {key} has shape {tuple(value.shape)}, the model's {tuple(target.shape)}")
             target.copy_(value)
             copied.add(name)
     expected = {k for k in ours if k.endswith((".lora_A", ".lora_B"))}
     if copied != expected:
-        raise ValueError(f"the adapter lacks {sorted(expected - copied)[:3]}")
+        raise ValueError(f"state: the adapter lacks {sorted(expected - copied)[:3]}")
     return len(copied)
 
 
+@checked
 def count_parameters(model: nn.Module) -> tuple[int, int]:
     """``(trainable, total)`` parameter counts (a tied matrix counted once)."""
     params = list(model.parameters())

@@ -48,10 +48,12 @@ def layer_norm(x: Float[Tensor, "... C"], weight: Float[Tensor, "C"] | None = No
 @checked
 def rms_norm(x: Float[Tensor, "... C"], weight: Float[Tensor, "C"] | None = None, eps: PosFloat = 1e-6) -> torch.Tensor:
     """Divide each vector by its root mean square over the C features (no centring, no shift),
-    then scale by ``weight``: ``(..., C) -> (..., C)``.
+    then scale by ``weight``: ``(..., C) -> (..., C)``. As PyTorch and ``transformers`` (Llama)
+    compute it: times the reciprocal square root, in float32 for float16 and bfloat16 inputs, the
+    result rounded back to the input's dtype before the scaling.
     Counterpart: ``torch.nn.functional.rms_norm(x, (C,), weight, eps)``."""
-    rms = torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps)  # (..., 1)
-    y = x / rms
+    h = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x  # half precision: sum squares in float32
+    y = (h * torch.rsqrt(h.pow(2).mean(dim=-1, keepdim=True) + eps)).to(x.dtype)  # (..., C), root mean square 1
     return y * weight if weight is not None else y
 
 

@@ -19,40 +19,52 @@ tests compare with), on ``numpy`` arrays: ``raw`` is ``(n_blocks, bytes per bloc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+from torch import nn
+
+from utils._validate import OneOf, check, checked
 
 __all__ = ["BLOCK", "BYTES_PER_BLOCK", "bits_per_weight", "q4_1_quantize", "q4_1_dequantize", "q8_0_quantize",
            "q8_0_dequantize", "read_gguf_tensor", "gguf_tensor_table", "quantize_linear_int8"]
 
 BLOCK = 32  # weights per block, both formats
 BYTES_PER_BLOCK = {"Q4_1": 2 + 2 + BLOCK // 2, "Q8_0": 2 + BLOCK, "F16": 2 * BLOCK, "F32": 4 * BLOCK}
+Weights = Annotated[np.ndarray, "a NumPy array of weights whose size is a multiple of 32"]
+RawBlocks = Annotated[np.ndarray, "a NumPy uint8 array of whole blocks"]
+GGUFPath = Annotated[str | Path, "the path of a GGUF file"]
 
 
-def bits_per_weight(fmt: str) -> float:
+@checked
+def bits_per_weight(fmt: OneOf("F16", "F32", "Q4_1", "Q8_0")) -> float:
     """Storage per weight, scales included: Q4_1 5.0, Q8_0 8.5, F16 16, F32 32."""
-    if fmt not in BYTES_PER_BLOCK:
-        raise ValueError(f"fmt must be one of {sorted(BYTES_PER_BLOCK)}, got {fmt!r}")
     return 8 * BYTES_PER_BLOCK[fmt] / BLOCK
 
 
 def _blocks(w: np.ndarray) -> np.ndarray:
+    check(w.size % BLOCK == 0 and w.size > 0, "w", f"a non-empty array whose size is a multiple of {BLOCK}",
+          f"{w.size} weights (shape {w.shape})")
+    check(np.issubdtype(w.dtype, np.number) and not np.issubdtype(w.dtype, np.complexfloating), "w",
+          "an array of real numbers", w.dtype)
     w = np.asarray(w, dtype=np.float32)
-    if w.size % BLOCK:
-        raise ValueError(f"the number of weights must be a multiple of {BLOCK}, got {w.size} (shape {w.shape})")
+    check(bool(np.isfinite(w).all()), "w", "finite weights", "NaN or infinity")
     return w.reshape(-1, BLOCK)  # (n_blocks, 32)
 
 
 def _raw(raw: np.ndarray, fmt: str) -> np.ndarray:
-    raw = np.ascontiguousarray(raw, dtype=np.uint8)
-    if raw.size % BYTES_PER_BLOCK[fmt]:
-        raise ValueError(f"{fmt} data must be a multiple of {BYTES_PER_BLOCK[fmt]} bytes, got {raw.size}")
+    check(raw.dtype == np.uint8, "raw", f"{fmt} blocks as uint8 bytes", raw.dtype)
+    check(raw.size % BYTES_PER_BLOCK[fmt] == 0 and raw.size > 0, "raw",
+          f"{fmt} data: a non-zero multiple of {BYTES_PER_BLOCK[fmt]} bytes", f"{raw.size} bytes")
+    raw = np.ascontiguousarray(raw)
     return raw.reshape(-1, BYTES_PER_BLOCK[fmt])  # (n_blocks, bytes per block)
 
 
-def q4_1_quantize(w: np.ndarray) -> np.ndarray:
+@checked
+def q4_1_quantize(w: Weights) -> np.ndarray:
     """Weights (any shape, size a multiple of 32) -> Q4_1 blocks ``(n_blocks, 20)`` uint8."""
     x = _blocks(w)
     lo, hi = x.min(-1, keepdims=True), x.max(-1, keepdims=True)  # (n, 1)
@@ -63,7 +75,8 @@ def q4_1_quantize(w: np.ndarray) -> np.ndarray:
     return np.concatenate([d.astype(np.float16).view(np.uint8), lo.astype(np.float16).view(np.uint8), packed], axis=1)
 
 
-def q4_1_dequantize(raw: np.ndarray) -> np.ndarray:
+@checked
+def q4_1_dequantize(raw: RawBlocks) -> np.ndarray:
     """Q4_1 blocks -> float32 weights ``(n_blocks * 32,)``: ``d * q + m`` per block."""
     b = _raw(raw, "Q4_1")
     d = b[:, 0:2].copy().view(np.float16).astype(np.float32)  # (n, 1)
@@ -73,7 +86,8 @@ def q4_1_dequantize(raw: np.ndarray) -> np.ndarray:
     return (d * q + m).reshape(-1)
 
 
-def q8_0_quantize(w: np.ndarray) -> np.ndarray:
+@checked
+def q8_0_quantize(w: Weights) -> np.ndarray:
     """Weights (size a multiple of 32) -> Q8_0 blocks ``(n_blocks, 34)`` uint8."""
     x = _blocks(w)
     d = np.abs(x).max(-1, keepdims=True) / 127  # (n, 1)
@@ -82,12 +96,22 @@ def q8_0_quantize(w: np.ndarray) -> np.ndarray:
     return np.concatenate([d.astype(np.float16).view(np.uint8), q.view(np.uint8)], axis=1)
 
 
-def q8_0_dequantize(raw: np.ndarray) -> np.ndarray:
+@checked
+def q8_0_dequantize(raw: RawBlocks) -> np.ndarray:
     """Q8_0 blocks -> float32 weights ``(n_blocks * 32,)``: ``d * q`` per block."""
     b = _raw(raw, "Q8_0")
     d = b[:, 0:2].copy().view(np.float16).astype(np.float32)  # (n, 1)
     q = b[:, 2:].copy().view(np.int8).astype(np.float32)  # (n, 32)
     return (d * q).reshape(-1)
+
+
+def _gguf_file(path: str | Path) -> str:
+    """The resolved path of an existing GGUF file (its first four bytes are ``GGUF``)."""
+    p = Path(path)
+    check(str(path) != "" and p.is_file(), "path", "the path of an existing GGUF file", str(path))
+    with open(p, "rb") as f:
+        check(f.read(4) == b"GGUF", "path", "a GGUF file (it starts with the bytes GGUF)", str(path))
+    return str(p.resolve())
 
 
 @lru_cache(maxsize=2)
@@ -97,23 +121,27 @@ def _reader(path: str):
     return GGUFReader(path)  # parses the header (and the 49k-token vocabulary) once; tensors stay memory-mapped
 
 
-def read_gguf_tensor(path: str | Path, name: str) -> tuple[np.ndarray, str, tuple[int, ...]]:
+@checked
+def read_gguf_tensor(path: GGUFPath, name: str) -> tuple[np.ndarray, str, tuple[int, ...]]:
     """``(raw bytes, format name, shape)`` of one tensor of a GGUF file, the shape in PyTorch's order
     (rows, columns); GGUF lists dimensions the other way round. Needs the ``gguf`` package."""
-    for t in _reader(str(Path(path).resolve())).tensors:
+    tensors = _reader(_gguf_file(path)).tensors
+    for t in tensors:
         if t.name == name:
             shape = tuple(int(s) for s in reversed(t.shape.tolist()))
             return np.asarray(t.data).view(np.uint8).reshape(-1), t.tensor_type.name, shape
-    raise KeyError(f"no tensor {name!r} in {path}")
+    check(False, "name", f"the name of a tensor in {Path(path).name} (e.g. {tensors[0].name!r})", repr(name))
 
 
-def gguf_tensor_table(path: str | Path) -> list[tuple[str, str, tuple[int, ...], int]]:
+@checked
+def gguf_tensor_table(path: GGUFPath) -> list[tuple[str, str, tuple[int, ...], int]]:
     """``(name, format, shape in PyTorch's order, bytes)`` of every tensor stored in a GGUF file."""
     return [(t.name, t.tensor_type.name, tuple(int(s) for s in reversed(t.shape.tolist())), int(t.n_bytes))
-            for t in _reader(str(Path(path).resolve())).tensors]
+            for t in _reader(_gguf_file(path)).tensors]
 
 
-def quantize_linear_int8(model, *, skip: tuple[str, ...] = ()):
+@checked
+def quantize_linear_int8(model: nn.Module, *, skip: str | Sequence[str] = ()):
     """A copy of ``model`` (on the CPU) whose ``nn.Linear`` layers use int8 weights and dynamically
     quantized activations (``torch.ao.quantization.quantize_dynamic``), except the layers whose name
     contains one of ``skip`` (e.g. ``("down_proj",)``), which stay float32. The original is unchanged."""
@@ -121,14 +149,12 @@ def quantize_linear_int8(model, *, skip: tuple[str, ...] = ()):
     import warnings
 
     import torch
-    from torch import nn
 
     if isinstance(skip, str):
         skip = (skip,)
     cpu_copy = copy.deepcopy(model).to("cpu").eval()
     names = {n for n, m in cpu_copy.named_modules() if isinstance(m, nn.Linear) and not any(s in n for s in skip)}
-    if not names:
-        raise ValueError(f"no nn.Linear left to quantize (skip={skip})")
+    check(bool(names), "skip", "names that leave at least one nn.Linear to quantize", skip)
     from torch.ao.quantization import quantize_dynamic
 
     with warnings.catch_warnings():  # PyTorch marks the eager API deprecated in favour of torchao; it works in 2.13
