@@ -111,7 +111,21 @@ LMHO.mount_conv = function (root, cfg) {
   var padding = LMHO.slider("padding", 0, 3, 1, d.padding, function () { update(); });
   var dilation = LMHO.slider("dilation", 1, 3, 1, d.dilation, function () { update(); });
   var pool = LMHO.select("pooling of the output", [["none", "none"], ["max", "max 2x2"], ["avg", "average 2x2"]], "none", function () { update(); });
-  var brush = LMHO.number("brush value", 1, 0.25, function () {}, 4);
+  // the brush: a number and a swatch that previews it on channel 0's colour scale
+  var swatch = E("span", {"class": "lmho-swatch", title: "what the brush paints", "aria-label": "brush preview",
+                          style: "display:inline-block;min-width:3em;padding:2px 6px;margin-left:4px;border:1px solid #999;text-align:center"});
+  function showBrush() {
+    var v = parseFloat(brush.input.value), vmax = 0;
+    v = isFinite(v) ? v : 0;
+    for (var k = 0; k < inputs[0].length; k++) vmax = Math.max(vmax, Math.abs(inputs[0][k]));
+    var rgb = LMHO.diverging(v, Math.max(vmax, Math.abs(v)));
+    swatch.style.background = LMHO.css(rgb);
+    swatch.style.color = LMHO.ink(rgb);
+    swatch.textContent = LMHO.fmt(v, 2);
+  }
+  var brush = LMHO.number("brush value", 1, 0.25, showBrush, 4);
+  brush.node.appendChild(swatch);
+  showBrush();
   var position = LMHO.slider("position", 0, 63, 1, state.pos, function () { state.pos = +position.input.value; update(); });
   body.appendChild(LMHO.row([cin.node, cout.node, stride.node, padding.node, dilation.node]));
   body.appendChild(msg);
