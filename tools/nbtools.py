@@ -185,7 +185,7 @@ def check_answers(path: Path) -> list[str]:
         problems.append(f"{rel}: the first markdown cell must start with '# Solutions: <chapter title>'")
     if not code or not _is_setup(code[0]):
         problems.append(f"{rel}: the first code cell must be the setup cell (python tools/nbtools.py stamp)")
-    elif code[0].source != setup_cell_source():
+    elif code[0].source != setup_cell_source(notebook_extras(nb)):
         problems.append(f"{rel}: the setup cell is stale (python tools/nbtools.py stamp)")
     found = [int(n) for c in md for n in _ANSWER_HEAD.findall(c.source)]
     wanted = list(range(1, exercise_count(chapter) + 1))
