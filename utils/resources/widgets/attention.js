@@ -425,7 +425,10 @@ LMHO.mount_stored_attention = function (root, cfg) {
   });
   var msg = LMHO.message();
   var update = LMHO.timed(root, msg, function () { render(); });
-  var src = LMHO.select("model", cfg.sources.map(function (s) { return [s.name, s.name]; }), cfg.sources[0].name, function () { fill(); update(); });
+  // a menu only when there is a choice; one model is named in plain text (a one-item menu would be a dead control)
+  var src = cfg.sources.length > 1
+    ? LMHO.select("model", cfg.sources.map(function (s) { return [s.name, s.name]; }), cfg.sources[0].name, function () { fill(); update(); })
+    : {node: E("span", {"class": "lmho-ctl", text: "model: " + cfg.sources[0].name}), input: {value: cfg.sources[0].name}};
   var sa = LMHO.select("sentence A", [], null, function () { update(); });
   var sb = LMHO.select("sentence B", [], null, function () { update(); });
   var layer = LMHO.slider("layer", 0, 0, 1, 0, function () { update(); }, function (v) { return String(current().layers[v]); });
